@@ -1,0 +1,263 @@
+"""The `redismon` command line."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+import click
+
+from monitor.settings import Settings, SettingsError, load_settings, mask_url
+
+WORKER_CONCURRENCY = "2"
+
+
+def _fail(message: str) -> None:
+    click.echo(f"redismon: {message}", err=True)
+    sys.exit(2)
+
+
+def with_settings(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Load settings first, turning a bad value into one line and exit code 2."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            settings = load_settings()
+        except SettingsError as exc:
+            _fail(str(exc))
+        return func(settings, *args, **kwargs)
+
+    return wrapper
+
+
+def _runtime(settings: Settings, migrate_first: bool = True) -> Any:
+    from sqlalchemy.exc import OperationalError
+
+    from monitor.runtime import bootstrap, build_runtime
+
+    rt = build_runtime(settings)
+    if migrate_first:
+        try:
+            bootstrap(rt)
+        except OperationalError as exc:
+            _fail(f"cannot reach the database {mask_url(settings.database_url)}: "
+                  f"{str(exc.orig).splitlines()[0]}")
+    return rt
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Redis Monitor: watch Redis servers on a schedule and keep their history."""
+
+
+@main.command()
+@with_settings
+def migrate(settings: Settings) -> None:
+    """Bring the database to the newest schema and register REDIS_URL as the default target."""
+    _runtime(settings)
+    click.echo(f"database {mask_url(settings.database_url)} is at the newest schema")
+
+
+def _web_command(settings: Settings) -> list[str]:
+    return [sys.executable, "-m", "gunicorn", "web:create_app()",
+            "--bind", f"{settings.web_host}:{settings.web_port}", "--workers", "2",
+            "--log-level", "warning"]
+
+
+def _worker_command(loglevel: str = "WARNING") -> list[str]:
+    return [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
+            "--concurrency", WORKER_CONCURRENCY, "--loglevel", loglevel, "--without-gossip",
+            "--without-mingle"]
+
+
+def _beat_command(settings: Settings, loglevel: str = "WARNING") -> list[str]:
+    from monitor.settings import embedded_broker_path
+
+    schedule = embedded_broker_path(settings.database_url).replace("-broker.db", "-beat")
+    return [sys.executable, "-m", "celery", "-A", "workers.celery_app", "beat",
+            "--loglevel", loglevel, "--schedule", schedule]
+
+
+@main.command()
+@with_settings
+def web(settings: Settings) -> None:
+    """Run the web process (REST API and Prometheus text) with gunicorn."""
+    _runtime(settings)
+    os.execv(sys.executable, _web_command(settings))
+
+
+@main.command()
+@with_settings
+def worker(settings: Settings) -> None:
+    """Run a Celery worker consuming every queue."""
+    _runtime(settings)
+    os.execv(sys.executable, _worker_command("INFO"))
+
+
+@main.command()
+@with_settings
+def beat(settings: Settings) -> None:
+    """Run Celery beat (exactly one should run; a second one duplicates nothing)."""
+    _runtime(settings)
+    os.execv(sys.executable, _beat_command(settings, "INFO"))
+
+
+@main.command()
+@with_settings
+def up(settings: Settings) -> None:
+    """Migrate, then run web, worker and beat together until Ctrl-C."""
+    _runtime(settings)
+    _require_free_port(settings.web_host, settings.web_port)
+    commands = {"web": _web_command(settings), "worker": _worker_command(),
+                "beat": _beat_command(settings)}
+    children = {name: subprocess.Popen(cmd) for name, cmd in commands.items()}
+    base = f"http://{settings.web_host}:{settings.web_port}/monitoring/redis"
+    click.echo(f"Redis Monitor is up, watching {mask_url(settings.redis_url)}")
+    click.echo(f"  API:        {base}/metrics")
+    click.echo(f"  Prometheus: {base}/metrics/prometheus")
+    click.echo(f"  Status:     {base}/monitoring/status")
+    click.echo("Press Ctrl-C to stop.")
+    sys.exit(_supervise(children))
+
+
+def _require_free_port(host: str, port: int) -> None:
+    """Fail with one line when the API address is taken, before starting anything."""
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            _fail(f"cannot listen on {host}:{port} ({exc.strerror}); "
+                  "set WEB_PORT or stop what uses it")
+
+
+def _supervise(children: dict[str, subprocess.Popen[bytes]]) -> int:
+    """Wait until Ctrl-C, SIGTERM or a child's exit, then stop every child."""
+    stopping = False
+
+    def _stop(_signum: int, _frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    exited: str | None = None
+    while not stopping and exited is None:
+        exited = next((n for n, p in children.items() if p.poll() is not None), None)
+        time.sleep(0.2)
+    if exited is not None:
+        click.echo(f"redismon: {exited} exited with code {children[exited].returncode}; "
+                   "stopping the others", err=True)
+    _terminate(children)
+    click.echo("Redis Monitor stopped.")
+    return 1 if exited is not None else 0
+
+
+def _terminate(children: dict[str, subprocess.Popen[bytes]], grace: float = 15.0) -> None:
+    for proc in children.values():
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for proc in children.values():
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@main.group()
+def targets() -> None:
+    """Add, list and remove monitored Redis servers."""
+
+
+@targets.command("list")
+@with_settings
+def targets_list(settings: Settings) -> None:
+    """List targets with their masked URL."""
+    from monitor.targets import list_targets
+
+    rt = _runtime(settings)
+    with rt.sessions() as session:
+        rows = list_targets(session)
+    click.echo(f"{'ID':>4}  {'PROJECT':<16} {'NAME':<20} {'ENABLED':<8} URL")
+    for target, project in rows:
+        click.echo(f"{target.id:>4}  {project:<16} {target.name:<20} "
+                   f"{'yes' if target.enabled else 'no':<8} {mask_url(target.url)}")
+
+
+@targets.command("add")
+@click.argument("name")
+@click.argument("url")
+@click.option("--project", default="default", show_default=True, help="Project of the target.")
+@click.option("--read-only", is_flag=True, help="Never write to this target (health checks).")
+@click.option("--disabled", is_flag=True, help="Add it without collecting yet.")
+@with_settings
+def targets_add(settings: Settings, name: str, url: str, project: str, read_only: bool,
+                disabled: bool) -> None:
+    """Add target NAME at URL (redis://[user:password@]host:port/db)."""
+    from monitor.db import transaction
+    from monitor.targets import TargetError, add_target
+
+    rt = _runtime(settings)
+    try:
+        with transaction(rt.sessions) as session:
+            target = add_target(session, project=project, name=name, url=url, now=rt.clock(),
+                                enabled=not disabled, read_only=read_only)
+    except TargetError as exc:
+        _fail(str(exc))
+    click.echo(f"added target {target.id}: {project}/{name} {mask_url(url)}")
+
+
+@targets.command("remove")
+@click.argument("target")
+@click.option("--project", default="default", show_default=True)
+@with_settings
+def targets_remove(settings: Settings, target: str, project: str) -> None:
+    """Remove TARGET (an id or a name) and its history."""
+    from monitor.db import transaction
+    from monitor.targets import TargetError, find_target
+
+    rt = _runtime(settings)
+    try:
+        with transaction(rt.sessions) as session:
+            found = find_target(session, target, project)
+            name = found.name
+            session.delete(found)
+    except TargetError as exc:
+        _fail(str(exc))
+    click.echo(f"removed target {name}")
+
+
+@main.command()
+@with_settings
+def status(settings: Settings) -> None:
+    """Print beat and worker liveness and the last run of each periodic task."""
+    from monitor.status import process_status, task_status
+
+    rt = _runtime(settings)
+    now = rt.clock()
+    with rt.sessions() as session:
+        processes = process_status(session, now)
+        tasks = task_status(session)
+    for kind in ("beat", "worker"):
+        info = processes.get(kind, {"alive": False, "processes": []})
+        seen = ", ".join(f"{p['hostname']}:{p['pid']} {p['age_seconds']:.0f}s ago"
+                         for p in info["processes"]) or "never seen"
+        click.echo(f"{kind:<7} {'alive' if info['alive'] else 'DOWN':<6} {seen}")
+    for task in tasks:
+        error = f"  error: {task['last_error']}" if task["last_error"] else ""
+        click.echo(f"task {task['task']:<22} last {task['last_started_at']} "
+                   f"({task['last_duration_seconds'] or 0:.3f}s, {task['runs']} runs){error}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,227 @@
+"""The Prometheus collector: built per scrape from the history database."""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    InfoMetricFamily,
+    Metric,
+    SummaryMetricFamily,
+)
+from prometheus_client.registry import Collector
+from sqlalchemy.orm import Session, sessionmaker
+
+from monitor import catalogue
+from monitor.catalogue import SCALARS
+from monitor.history import TargetView, latest_views
+from monitor.measures import hit_rate, memory_percentage
+
+RATE_WINDOW = timedelta(minutes=5)
+BASE = ("project", "target")
+Labels = tuple[str, ...]
+Emit = Callable[[str, Labels, float], None]
+
+
+def _plain_labels(name: str) -> Labels:
+    """Return a metric's own labels, without the summary's quantile."""
+    return tuple(x for x in catalogue.BY_NAME[name].labels if x != "quantile")
+
+
+class Families:
+    """Metric families keyed by catalogue name, created on first use."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self._families: dict[str, Metric] = {}
+
+    def _family(self, name: str) -> Metric:
+        if name in self._families:
+            return self._families[name]
+        meta = catalogue.BY_NAME[name]
+        full = f"{self.prefix}_{name}"
+        labels = list(BASE + _plain_labels(name))
+        family: Metric
+        if meta.kind == "counter":
+            family = CounterMetricFamily(full.removesuffix("_total"), meta.help, labels=labels)
+        elif meta.kind == "summary":
+            family = SummaryMetricFamily(full, meta.help, labels=labels)
+        elif meta.kind == "info":
+            family = InfoMetricFamily(full.removesuffix("_info"), meta.help, labels=BASE)
+        else:
+            family = GaugeMetricFamily(full, meta.help, labels=labels)
+        self._families[name] = family
+        return family
+
+    def add(self, name: str, labels: Labels, value: float) -> None:
+        self._family(name).add_metric(list(labels), value)
+
+    def add_info(self, name: str, labels: Labels, info: dict[str, str]) -> None:
+        self._family(name).add_metric(list(labels), info)  # type: ignore[attr-defined]
+
+    def add_summary(self, name: str, labels: Labels, quantiles: dict[str, float],
+                    count: float, total: float) -> None:
+        """Add a summary with quantile samples (SummaryMetricFamily only takes count and sum)."""
+        family = self._family(name)
+        keys = dict(zip(BASE + _plain_labels(name), labels, strict=True))
+        for quantile, value in quantiles.items():
+            family.add_sample(family.name, {**keys, "quantile": quantile}, value)
+        family.add_sample(family.name + "_count", keys, count)
+        family.add_sample(family.name + "_sum", keys, total)
+
+    def __iter__(self) -> Iterator[Metric]:
+        return iter(self._families.values())
+
+
+def _status(value: str | None) -> float | None:
+    if value is None:
+        return None
+    return 1.0 if value in ("ok", "up") else 0.0
+
+
+def emit_target(fam: Families, view: TargetView, now: datetime) -> None:
+    """Add every series of one target to the families."""
+    base = (view.project, view.target.name)
+    up = bool(view.state and view.state.up)
+    fam.add("up", base, 1.0 if up else 0.0)
+    if view.latest is None:
+        return
+    fam.add("last_sample_age_seconds", base,
+            max(0.0, (now - view.latest.collected_at).total_seconds()))
+    if view.latest.probe_seconds is not None:
+        fam.add("probe_duration_seconds", base, view.latest.probe_seconds)
+    doc: dict[str, Any] = view.latest.data or {}
+    if not view.latest.up or not doc:
+        return
+    _emit_scalars(fam, base, doc)
+    _emit_seed(fam, base, doc, view)
+    _emit_status(fam, base, doc)
+    _emit_commands(fam, base, doc)
+    _emit_keyspace(fam, base, doc)
+    _emit_replication(fam, base, doc)
+    _emit_slowlog_and_latency(fam, base, doc)
+    _emit_info(fam, base, doc, view.latest.collected_at)
+
+
+def _emit_scalars(fam: Families, base: Labels, doc: dict[str, Any]) -> None:
+    fields = doc.get("f", {})
+    for metric in SCALARS:
+        if metric.field in fields:
+            fam.add(metric.name, base, float(fields[metric.field]) * metric.scale)
+
+
+def _emit_seed(fam: Families, base: Labels, doc: dict[str, Any], view: TargetView) -> None:
+    fields = doc.get("f", {})
+    if "used_memory" in fields:
+        fam.add("memory_bytes", base, float(fields["used_memory"]))
+    measured = memory_percentage(fields)
+    if measured is not None:
+        fam.add("memory_percentage", base, measured.percent)
+        fam.add("memory_limit_bytes", base + (measured.basis,), measured.limit)
+    if "connected_clients" in fields:
+        fam.add("connections_active", base, float(fields["connected_clients"]))
+        if fields.get("maxclients"):
+            fam.add("connection_utilization", base,
+                     fields["connected_clients"] / fields["maxclients"])
+    start = view.window_start.data if view.window_start is not None else None
+    rate = hit_rate(start, doc)
+    if rate is not None:
+        fam.add("hit_rate", base, rate)
+
+
+def _emit_status(fam: Families, base: Labels, doc: dict[str, Any]) -> None:
+    strings = doc.get("s", {})
+    for name in ("rdb_last_bgsave_status", "aof_last_bgrewrite_status", "aof_last_write_status"):
+        value = _status(strings.get(name))
+        if value is not None:
+            fam.add(name, base, value)
+    if strings.get("role") == "slave":
+        fam.add("master_link_up", base, _status(strings.get("master_link_status")) or 0.0)
+
+
+def _emit_commands(fam: Families, base: Labels, doc: dict[str, Any]) -> None:
+    latencies = doc.get("lat", {})
+    for cmd, (calls, usec, rejected, failed) in sorted(doc.get("cmd", {}).items()):
+        labels = base + (cmd,)
+        fam.add("commands_total", labels, calls)
+        fam.add("commands_duration_seconds_total", labels, usec / 1e6)
+        fam.add("commands_failed_calls_total", labels, failed)
+        fam.add("commands_rejected_calls_total", labels, rejected)
+        quantiles = {_quantile(k): v / 1e6 for k, v in latencies.get(cmd, {}).items()}
+        fam.add_summary("command_duration_seconds", labels, quantiles, calls, usec / 1e6)
+    for err, count in sorted(doc.get("err", {}).items()):
+        fam.add("errors_total", base + (err,), count)
+
+
+def _quantile(key: str) -> str:
+    """Turn latencystats' p99.9 into Prometheus' quantile label 0.999."""
+    return str(float(key.lstrip("p")) / 100)
+
+
+def _emit_keyspace(fam: Families, base: Labels, doc: dict[str, Any]) -> None:
+    for db, (keys, expires, avg_ttl) in sorted(doc.get("db", {}).items()):
+        fam.add("db_keys", base + (db,), keys)
+        fam.add("db_keys_expiring", base + (db,), expires)
+        fam.add("db_avg_ttl_seconds", base + (db,), avg_ttl / 1000)
+
+
+def _emit_replication(fam: Families, base: Labels, doc: dict[str, Any]) -> None:
+    master_offset = doc.get("f", {}).get("master_repl_offset")
+    for replica in doc.get("repl", []):
+        labels = base + (str(replica["ip"]), str(replica["port"]), str(replica["state"]))
+        if replica.get("offset") is not None:
+            fam.add("connected_slave_offset_bytes", labels, replica["offset"])
+            if master_offset is not None:
+                fam.add("replica_lag_bytes", labels, max(0, master_offset - replica["offset"]))
+        if replica.get("lag") is not None:
+            fam.add("connected_slave_lag_seconds", labels, replica["lag"])
+
+
+def _emit_slowlog_and_latency(fam: Families, base: Labels, doc: dict[str, Any]) -> None:
+    slowlog = doc.get("slowlog", {})
+    if "len" in slowlog:
+        fam.add("slowlog_length", base, slowlog["len"])
+    if "last_id" in slowlog:
+        fam.add("slowlog_last_id", base, slowlog["last_id"])
+        fam.add("slow_commands_total", base, slowlog["last_id"] + 1)
+        fam.add("last_slow_execution_duration_seconds", base, slowlog["last_duration_us"] / 1e6)
+    elif "len" in slowlog:
+        fam.add("slow_commands_total", base, 0)
+    for event, (at, latest_ms, _max_ms) in sorted(doc.get("latency", {}).items()):
+        fam.add("latency_spike_last_seconds", base + (event,), at)
+        fam.add("latency_spike_duration_seconds", base + (event,), latest_ms / 1000)
+
+
+def _emit_info(fam: Families, base: Labels, doc: dict[str, Any], at: datetime) -> None:
+    strings = doc.get("s", {})
+    fam.add_info("instance_info", base, {
+        k: strings.get(k, "") for k in catalogue.BY_NAME["instance_info"].labels})
+    if strings.get("role") == "slave":
+        fam.add_info("slave_info", base, {
+            k: strings.get(k, "") for k in catalogue.BY_NAME["slave_info"].labels})
+    uptime = doc.get("f", {}).get("uptime_in_seconds")
+    if uptime is not None:
+        fam.add("start_time_seconds", base, at.timestamp() - uptime)
+
+
+class HistoryCollector(Collector):
+    """Yield metric families from the latest stored samples at every scrape."""
+
+    def __init__(self, sessions: sessionmaker[Session], prefix: str,
+                 clock: Callable[[], datetime], project_id: int | None = None) -> None:
+        self.sessions = sessions
+        self.prefix = prefix
+        self.clock = clock
+        self.project_id = project_id
+
+    def collect(self) -> Iterator[Metric]:
+        now = self.clock()
+        with self.sessions() as session:
+            views = latest_views(session, now, RATE_WINDOW, project_id=self.project_id)
+        fam = Families(self.prefix)
+        for view in views:
+            emit_target(fam, view, now)
+        yield from fam

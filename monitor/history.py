@@ -1,0 +1,140 @@
+"""Write samples idempotently and read the history back."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, select, update
+from sqlalchemy.orm import Session
+
+from monitor.collect import ProbeResult, SlowEntry, sample_document
+from monitor.db import (
+    Project,
+    Sample,
+    SlowlogEntry,
+    Target,
+    TargetState,
+    insert_for,
+    insert_ignore,
+)
+
+
+def slot_for(now: datetime, interval: float) -> int:
+    """Return the collection slot of a moment: one sample per target and slot."""
+    return int(now.timestamp() // interval)
+
+
+def get_state(session: Session, target_id: int) -> TargetState:
+    """Return the target's state row, creating it on first use."""
+    state = session.get(TargetState, target_id)
+    if state is None:
+        stmt = insert_for(session, TargetState).values(
+            target_id=target_id, up=False, refused_commands=[]
+        ).on_conflict_do_nothing(index_elements=["target_id"])
+        session.execute(stmt)
+        state = session.get(TargetState, target_id)
+        assert state is not None
+    return state
+
+
+def record_probe(session: Session, target_id: int, slot: int, now: datetime,
+                 result: ProbeResult) -> int | None:
+    """Store a probe as a sample unless the slot already has one; return the new sample id."""
+    state = get_state(session, target_id)
+    doc: dict[str, Any] = {}
+    new_slow: list[SlowEntry] = []
+    run_id = str(result.info.get("run_id", "")) or None
+    if result.up:
+        restarted = state.run_id is not None and run_id != state.run_id
+        doc, new_slow = sample_document(result, None if restarted else state.last_slowlog_id)
+    stmt = insert_for(session, Sample).values(
+        target_id=target_id, slot=slot, collected_at=now, up=result.up, error=result.error,
+        probe_seconds=result.seconds, data=doc,
+    ).on_conflict_do_nothing(index_elements=["target_id", "slot"]).returning(Sample.id)
+    sample_id = session.execute(stmt).scalar_one_or_none()
+    if sample_id is None:
+        return None  # another worker or a redelivered task already wrote this slot
+    _store_slowlog(session, target_id, run_id, new_slow)
+    _advance_state(session, state, sample_id, now, result, run_id, doc)
+    return int(sample_id)
+
+
+def _store_slowlog(session: Session, target_id: int, run_id: str | None,
+                   entries: list[SlowEntry]) -> None:
+    rows = [
+        {"target_id": target_id, "run_id": run_id or "", "entry_id": e.entry_id,
+         "started_at": datetime.fromtimestamp(e.started_at, UTC), "duration_us": e.duration_us,
+         "command": e.command, "arg_count": e.arg_count, "client_addr": e.client_addr,
+         "client_name": e.client_name}
+        for e in entries
+    ]
+    insert_ignore(session, SlowlogEntry, rows, ["target_id", "run_id", "entry_id"])
+
+
+def _advance_state(session: Session, state: TargetState, sample_id: int, now: datetime,
+                   result: ProbeResult, run_id: str | None, doc: dict[str, Any]) -> None:
+    """Move the latest-state row forward, never backwards (a late task must not win)."""
+    values: dict[str, Any] = {"last_sample_id": sample_id, "last_collected_at": now,
+                              "up": result.up, "error": result.error}
+    if result.up:
+        values.update(run_id=run_id, version=doc["s"].get("redis_version"),
+                      refused_commands=sorted(set(state.refused_commands) | result.refused))
+        if "slowlog" in doc and "last_id" in doc["slowlog"]:
+            values["last_slowlog_id"] = doc["slowlog"]["last_id"]
+        elif run_id != state.run_id:
+            values["last_slowlog_id"] = None
+    newer = (TargetState.last_collected_at.is_(None)) | (TargetState.last_collected_at < now)
+    session.execute(
+        update(TargetState).where(TargetState.target_id == state.target_id, newer).values(values)
+    )
+
+
+@dataclass(frozen=True)
+class TargetView:
+    """A target with its project name and latest samples, as the readers need it."""
+
+    target: Target
+    project: str
+    state: TargetState | None
+    latest: Sample | None
+    window_start: Sample | None
+
+
+def latest_views(session: Session, now: datetime, window: timedelta,
+                 project_id: int | None = None, target_name: str | None = None,
+                 ) -> list[TargetView]:
+    """Return every enabled target with its latest sample and the oldest one in the window."""
+    query = (
+        select(Target, Project.name, TargetState, Sample)
+        .join(Project, Project.id == Target.project_id)
+        .outerjoin(TargetState, TargetState.target_id == Target.id)
+        .outerjoin(Sample, Sample.id == TargetState.last_sample_id)
+        .where(Target.enabled.is_(True))
+        .order_by(Project.name, Target.name)
+    )
+    if project_id is not None:
+        query = query.where(Target.project_id == project_id)
+    if target_name is not None:
+        query = query.where(Target.name == target_name)
+    rows = session.execute(query).all()
+    starts = _window_starts(session, [r[0].id for r in rows], now - window)
+    return [TargetView(t, p, s, latest, starts.get(t.id)) for t, p, s, latest in rows]
+
+
+def _window_starts(session: Session, target_ids: list[int],
+                   since: datetime) -> dict[int, Sample]:
+    """Return, per target, the oldest successful sample collected since `since`."""
+    if not target_ids:
+        return {}
+    first = (
+        select(Sample.target_id, func.min(Sample.collected_at).label("at"))
+        .where(Sample.target_id.in_(target_ids), Sample.collected_at >= since,
+               Sample.up.is_(True))
+        .group_by(Sample.target_id)
+        .subquery()
+    )
+    query = select(Sample).join(
+        first, and_(Sample.target_id == first.c.target_id, Sample.collected_at == first.c.at)
+    )
+    return {s.target_id: s for s in session.scalars(query)}

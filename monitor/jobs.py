@@ -1,0 +1,112 @@
+"""Use cases the thin Celery tasks call: collection, dispatch, heartbeats, task runs."""
+from __future__ import annotations
+
+import os
+import socket
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from monitor.collect import ClientCache, probe
+from monitor.db import Heartbeat, Target, TargetState, TaskRun, insert_for, transaction
+from monitor.history import get_state, record_probe
+
+Clock = Callable[[], datetime]
+
+
+def enabled_target_ids(sessions: sessionmaker[Session]) -> list[int]:
+    """Return the ids of every enabled target."""
+    with sessions() as session:
+        return list(session.scalars(select(Target.id).where(Target.enabled.is_(True))))
+
+
+def claim_collection(session: Session, target_id: int, now: datetime, interval: float) -> bool:
+    """Claim the target's next collection with a conditional UPDATE; False if taken."""
+    get_state(session, target_id)
+    until = now + timedelta(seconds=interval / 2)
+    free = TargetState.claimed_until.is_(None) | (TargetState.claimed_until <= now)
+    result = session.execute(
+        update(TargetState).where(TargetState.target_id == target_id, free)
+        .values(claimed_until=until)
+    )
+    return bool(result.rowcount)
+
+
+@dataclass(frozen=True)
+class CollectOutcome:
+    target_id: int
+    status: str  # "stored", "duplicate", "claimed", "skipped"
+    sample_id: int | None = None
+    up: bool | None = None
+
+
+def _needs_config_maxclients(version: str | None) -> bool:
+    """Redis 7 reports maxclients in INFO; older servers need CONFIG GET."""
+    return version is not None and int(version.split(".")[0]) < 7
+
+
+def collect_target(sessions: sessionmaker[Session], clients: ClientCache, target_id: int,
+                   slot: int, clock: Clock, interval: float) -> CollectOutcome:
+    """Probe one target once and store the sample; safe to run twice for the same slot."""
+    with transaction(sessions) as session:
+        target = session.get(Target, target_id)
+        if target is None or not target.enabled:
+            return CollectOutcome(target_id, "skipped")
+        if not claim_collection(session, target_id, clock(), interval):
+            return CollectOutcome(target_id, "claimed")
+        state = session.get(TargetState, target_id)
+        assert state is not None
+        url, skip = target.url, list(state.refused_commands)
+        need_maxclients = _needs_config_maxclients(state.version)
+    now = clock()
+    result = probe(clients.get(url), skip, need_maxclients)
+    with transaction(sessions) as session:
+        sample_id = record_probe(session, target_id, slot, now, result)
+    status = "stored" if sample_id is not None else "duplicate"
+    return CollectOutcome(target_id, status, sample_id, result.up)
+
+
+def beat_heartbeat(sessions: sessionmaker[Session], kind: str, now: datetime) -> None:
+    """Record that a beat or worker process of this host is alive."""
+    values = {"kind": kind, "hostname": socket.gethostname(), "pid": os.getpid(),
+              "last_seen": now}
+    with transaction(sessions) as session:
+        stmt = insert_for(session, Heartbeat).values(values).on_conflict_do_update(
+            index_elements=["kind", "hostname"],
+            set_={"pid": values["pid"], "last_seen": now},
+        )
+        session.execute(stmt)
+
+
+@contextmanager
+def recorded_run(sessions: sessionmaker[Session], name: str, clock: Clock) -> Iterator[None]:
+    """Record the start, duration and error of a periodic task run."""
+    started = clock()
+    error: str | None = None
+    try:
+        yield
+    except Exception as exc:
+        error = "".join(traceback.format_exception_only(exc)).strip()[:500]
+        raise
+    finally:
+        _store_run(sessions, name, started, clock(), error)
+
+
+def _store_run(sessions: sessionmaker[Session], name: str, started: datetime,
+               finished: datetime, error: str | None) -> None:
+    values = {"name": name, "last_started_at": started, "last_finished_at": finished,
+              "last_duration_seconds": (finished - started).total_seconds(),
+              "last_error": error, "runs": 1}
+    with transaction(sessions) as session:
+        stmt = insert_for(session, TaskRun).values(values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["name"],
+            set_={k: stmt.excluded[k] for k in values if k not in ("name", "runs")}
+            | {"runs": TaskRun.runs + 1},
+        )
+        session.execute(stmt)

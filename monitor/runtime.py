@@ -1,0 +1,55 @@
+"""Wire settings, the database and the clock together for a process."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from monitor.db import make_engine, make_sessionmaker, transaction, utcnow
+from monitor.settings import Settings
+from monitor.targets import ensure_default_target
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    clock: Callable[[], datetime] = field(default=utcnow)
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    """Create the engine and session factory for these settings."""
+    engine = make_engine(settings.database_url)
+    return Runtime(settings, engine, make_sessionmaker(engine))
+
+
+def alembic_config(database_url: str):  # type: ignore[no-untyped-def]
+    """Return an Alembic config pointing at our migrations and this database."""
+    from alembic.config import Config
+
+    config = Config(str(ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(ROOT / "migrations"))
+    config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    config.attributes["configure_logger"] = False
+    return config
+
+
+def migrate(database_url: str) -> None:
+    """Bring the database to the newest schema."""
+    from alembic import command
+
+    command.upgrade(alembic_config(database_url), "head")
+
+
+def bootstrap(runtime: Runtime) -> None:
+    """Migrate and make REDIS_URL the default target."""
+    migrate(runtime.settings.database_url)
+    with transaction(runtime.sessions) as session:
+        ensure_default_target(session, runtime.settings.redis_url, runtime.clock())
