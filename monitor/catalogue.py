@@ -218,7 +218,7 @@ SCALARS: tuple[Metric, ...] = (
        "Connections refused because of maxclients", "redis_rejected_connections_total"),
     _c("expired_keys_total", "expired_keys", "keys", "Keys expired since start",
        "redis_expired_keys_total"),
-    _c("expired_stale_keys_percentage", "expired_stale_perc", "percent",
+    _g("expired_stale_keys_percentage", "expired_stale_perc", "percent",
        "Estimated share of keys already logically expired", "redis_expired_stale_percentage"),
     _c("expired_time_cap_reached_total", "expired_time_cap_reached_count", "events",
        "Expire cycles stopped by their time cap", "redis_expired_time_cap_reached_total"),

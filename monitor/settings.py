@@ -215,8 +215,5 @@ def mask_url(url: str) -> str:
     if parts.password is None:
         return url
     user = parts.username or ""
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return parts._replace(netloc=netloc).geturl()
+    host_and_port = parts.netloc.rpartition("@")[2]
+    return parts._replace(netloc=f"{user}:***@{host_and_port}").geturl()
