@@ -179,8 +179,7 @@ def make_client(url: str, *, connect_timeout: float, operation_timeout: float,
         max_connections=max_connections,
         retry=Retry(NoBackoff(), 0),
         client_name=CLIENT_NAME,
-        lib_name=None,  # CLIENT SETINFO is refused by Redis < 7.2 and would count as an error
-        lib_version=None,
+        driver_info=None,  # no CLIENT SETINFO: Redis < 7.2 refuses it, raising its error count
     )
     for command in ("INFO", "SLOWLOG GET", "LATENCY LATEST", "CONFIG GET"):
         client.set_response_callback(command, lambda response, **_: response)

@@ -68,7 +68,7 @@ class RedisServer:
 
     def client(self) -> redis.Redis:
         return redis.Redis(port=self.port, decode_responses=True, protocol=2,
-                           lib_name=None, lib_version=None, socket_timeout=5)
+                           driver_info=None, socket_timeout=5)
 
     def stop(self) -> None:
         if self.process is None:
