@@ -1,0 +1,109 @@
+"""Real beat, workers and web against PostgreSQL, a Redis broker and a spawned Redis."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import redis
+from sqlalchemy import select
+
+from monitor.db import Sample, make_engine, make_sessionmaker
+from tests.support.processes import Processes, monitor_env, scrape
+from tests.support.servers import RedisServer, create_database, drop_database, free_port, wait_until
+
+pytestmark = pytest.mark.e2e
+INTERVAL = 1.0
+BROKER = "redis://127.0.0.1:6379/15"
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    """Two beats, two workers and one web process, as production runs them (Procfile)."""
+    monitored = RedisServer().start()
+    database = create_database()
+    redis.Redis.from_url(BROKER).flushdb()
+    logs = tmp_path_factory.mktemp("pipeline")
+    env = monitor_env(DATABASE_URL=database, CELERY_BROKER_URL=BROKER, REDIS_URL=monitored.url,
+                      METRICS_COLLECTION_INTERVAL=str(INTERVAL))
+    procs = Processes(logs, env)
+    migrate = procs.start("migrate", str(Path(env["PYTHONPATH"]) / ".venv/bin/redismon"),
+                          "migrate")
+    assert migrate.wait(60) == 0, procs.log("migrate")
+    port = free_port()
+    for name in ("worker1", "worker2"):
+        procs.worker(name)
+    for name in ("beat1", "beat2"):
+        procs.beat(name)
+    procs.web(port)
+    yield {"url": f"http://127.0.0.1:{port}/monitoring/redis", "database": database,
+           "redis": monitored, "procs": procs}
+    procs.stop_all()
+    monitored.cleanup()
+    drop_database(database)
+
+
+def _samples(database: str) -> list[Sample]:
+    engine = make_engine(database)
+    try:
+        with make_sessionmaker(engine)() as session:
+            return list(session.scalars(select(Sample).order_by(Sample.collected_at)))
+    finally:
+        engine.dispose()
+
+
+def _up(stack: dict) -> float | None:
+    values = scrape(stack["url"] + "/metrics/prometheus")
+    return None if values is None else values.get(("jeex_redis_up", "default"))
+
+
+def test_samples_reach_postgresql_and_the_prometheus_text(stack: dict) -> None:
+    wait_until(lambda: _up(stack) == 1, 60, 0.5, "jeex_redis_up 1")
+    assert _samples(stack["database"]), "no sample in PostgreSQL"
+    # Connect first: a new client connection itself moves used_memory by ~10 % on an empty server.
+    observer = stack["redis"].client()
+    observer.ping()
+    first = _samples(stack["database"])[-1].collected_at
+    wait_until(lambda: _samples(stack["database"])[-1].collected_at > first, 30, 0.2, "a new sample")
+    used = int(observer.info("memory")["used_memory"])
+    values = scrape(stack["url"] + "/metrics/prometheus")
+    assert values is not None
+    assert abs(values[("jeex_redis_memory_bytes", "default")] - used) / used < 0.05
+    assert values[("jeex_redis_last_sample_age_seconds", "default")] < 10
+
+
+def test_two_beats_and_two_workers_write_no_duplicate(stack: dict) -> None:
+    wait_until(lambda: len(_samples(stack["database"])) >= 8, 60, 0.5, "8 samples")
+    times = [s.collected_at for s in _samples(stack["database"])]
+    slots = [s.slot for s in _samples(stack["database"])]
+    assert len(slots) == len(set(slots))
+    gaps = [later - earlier for earlier, later in zip(times, times[1:])]
+    # Each beat dispatches every interval; a target is claimed for half of one.
+    assert min(gaps) >= timedelta(seconds=INTERVAL / 2), gaps
+    log = stack["procs"].log("worker1") + stack["procs"].log("worker2")
+    assert "status=claimed" in log or "status=duplicate" in log, \
+        "the second beat's tasks were never turned away; is it running?"
+
+
+def test_stopped_redis_reads_up_zero_then_one_after_restart(stack: dict) -> None:
+    wait_until(lambda: _up(stack) == 1, 60, 0.5, "jeex_redis_up 1")
+    stack["redis"].stop()
+    wait_until(lambda: _up(stack) == 0, 30, 0.5, "jeex_redis_up 0 after stop")
+    down = [s for s in _samples(stack["database"]) if not s.up]
+    assert down and down[-1].error == "ConnectionError"
+    stack["redis"].start()
+    wait_until(lambda: _up(stack) == 1, 30, 0.5, "jeex_redis_up 1 after restart")
+
+
+def test_status_sees_beat_and_workers(stack: dict) -> None:
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(stack["url"] + "/monitoring/status", timeout=5) as response:
+        body = json.load(response)
+    assert body["processes"]["beat"]["alive"] is True
+    wait_until(lambda: json.load(urllib.request.urlopen(
+        stack["url"] + "/monitoring/status", timeout=5))["processes"]["worker"]["alive"],
+        30, 1, "a worker heartbeat")
+    assert any(t["task"] == "collect.dispatch" and t["runs"] > 0 for t in body["tasks"])
