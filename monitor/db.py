@@ -222,3 +222,49 @@ def insert_ignore(session: Session, model: type[Base], rows: Sequence[dict[str, 
         index_elements=list(keys)
     )
     return int(session.execute(stmt).rowcount or 0)
+
+
+class CircuitBreaker(Base):
+    """The circuit breaker of a target, shared by every worker."""
+
+    __tablename__ = "circuit_breakers"
+
+    target_id: Mapped[int] = mapped_column(
+        ForeignKey("targets.id", ondelete="CASCADE"), primary_key=True
+    )
+    state: Mapped[str] = mapped_column(String(10), default="closed")
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    times_opened: Mapped[int] = mapped_column(Integer, default=0)
+    next_probe_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class HealthResult(Base):
+    """One run of the health checks of one target; `slot` makes the write idempotent."""
+
+    __tablename__ = "health_results"
+    __table_args__ = (
+        UniqueConstraint("target_id", "slot"),
+        Index("ix_health_target_time", "target_id", "checked_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    target_id: Mapped[int] = mapped_column(ForeignKey("targets.id", ondelete="CASCADE"))
+    slot: Mapped[int] = mapped_column(BigInteger)
+    checked_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    status: Mapped[str] = mapped_column(String(10))
+    response_time_ms: Mapped[float] = mapped_column(Float)
+    checks: Mapped[list[dict[str, Any]]] = mapped_column(JsonDoc, default=list)
+
+
+class ControlFlag(Base):
+    """A persisted switch every dispatch task obeys (monitoring on or paused)."""
+
+    __tablename__ = "control_flags"
+
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    changed_by: Mapped[str] = mapped_column(String(200))
+    changed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -103,7 +103,7 @@ class TargetView:
 
 def latest_views(session: Session, now: datetime, window: timedelta,
                  project_id: int | None = None, target_name: str | None = None,
-                 ) -> list[TargetView]:
+                 target_id: int | None = None) -> list[TargetView]:
     """Return every enabled target with its latest sample and the oldest one in the window."""
     query = (
         select(Target, Project.name, TargetState, Sample)
@@ -117,6 +117,8 @@ def latest_views(session: Session, now: datetime, window: timedelta,
         query = query.where(Target.project_id == project_id)
     if target_name is not None:
         query = query.where(Target.name == target_name)
+    if target_id is not None:
+        query = query.where(Target.id == target_id)
     rows = session.execute(query).all()
     starts = _window_starts(session, [r[0].id for r in rows], now - window)
     return [TargetView(t, p, s, latest, starts.get(t.id)) for t, p, s, latest in rows]

@@ -12,16 +12,23 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from monitor.collect import ClientCache, probe
+from monitor.collect import ClientCache, ProbeResult, probe
+from monitor.control import monitoring_enabled
 from monitor.db import Heartbeat, Target, TargetState, TaskRun, insert_for, transaction
+from monitor.health.breaker import BreakerPolicy
+from monitor.health.service import HealthReport, breaker_allows, breaker_report, check_target
+from monitor.health.service import store_report as store_health_report
 from monitor.history import get_state, record_probe
+from monitor.settings import Settings
 
 Clock = Callable[[], datetime]
 
 
 def enabled_target_ids(sessions: sessionmaker[Session]) -> list[int]:
-    """Return the ids of every enabled target."""
+    """Return the ids of every enabled target, or none while monitoring is stopped."""
     with sessions() as session:
+        if not monitoring_enabled(session):
+            return []
         return list(session.scalars(select(Target.id).where(Target.enabled.is_(True))))
 
 
@@ -40,7 +47,7 @@ def claim_collection(session: Session, target_id: int, now: datetime, interval: 
 @dataclass(frozen=True)
 class CollectOutcome:
     target_id: int
-    status: str  # "stored", "duplicate", "claimed", "skipped"
+    status: str  # "stored", "duplicate", "claimed", "skipped", "paused"
     sample_id: int | None = None
     up: bool | None = None
 
@@ -50,13 +57,21 @@ def _needs_config_maxclients(version: str | None) -> bool:
     return version is not None and int(version.split(".")[0]) < 7
 
 
+# Errors where the target answered: they say nothing about its reachability.
+NOT_BREAKER_FAILURES = frozenset({"InfoRefused"})
+
+
 def collect_target(sessions: sessionmaker[Session], clients: ClientCache, target_id: int,
-                   slot: int, clock: Clock, interval: float) -> CollectOutcome:
+                   slot: int, clock: Clock, interval: float,
+                   policy: BreakerPolicy | None = None) -> CollectOutcome:
     """Probe one target once and store the sample; safe to run twice for the same slot."""
+    policy = policy or BreakerPolicy()
     with transaction(sessions) as session:
         target = session.get(Target, target_id)
         if target is None or not target.enabled:
             return CollectOutcome(target_id, "skipped")
+        if not monitoring_enabled(session):
+            return CollectOutcome(target_id, "paused")
         if not claim_collection(session, target_id, clock(), interval):
             return CollectOutcome(target_id, "claimed")
         state = session.get(TargetState, target_id)
@@ -64,11 +79,28 @@ def collect_target(sessions: sessionmaker[Session], clients: ClientCache, target
         url, skip = target.url, list(state.refused_commands)
         need_maxclients = _needs_config_maxclients(state.version)
     now = clock()
-    result = probe(clients.get(url), skip, need_maxclients)
+    if breaker_allows(sessions, target_id, now):
+        result = probe(clients.get(url), skip, need_maxclients)
+        failed = not result.up and result.error not in NOT_BREAKER_FAILURES
+        breaker_report(sessions, target_id, now, result.error if failed else None, policy)
+    else:
+        result = ProbeResult(up=False, seconds=0.0, error="CircuitOpen")
     with transaction(sessions) as session:
         sample_id = record_probe(session, target_id, slot, now, result)
     status = "stored" if sample_id is not None else "duplicate"
     return CollectOutcome(target_id, status, sample_id, result.up)
+
+
+def health_target(sessions: sessionmaker[Session], clients: ClientCache, target_id: int,
+                  slot: int, clock: Clock, settings: Settings) -> HealthReport | None:
+    """Run and store the health checks of one target, unless monitoring is stopped."""
+    with sessions() as session:
+        if not monitoring_enabled(session):
+            return None
+    report = check_target(sessions, clients, target_id, clock(), settings)
+    if report is not None:
+        store_health_report(sessions, report, slot)
+    return report
 
 
 def beat_heartbeat(sessions: sessionmaker[Session], kind: str, now: datetime) -> None:

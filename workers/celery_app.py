@@ -29,6 +29,11 @@ app.conf.update(
             "schedule": settings.metrics_collection_interval,
             "options": {"expires": settings.metrics_collection_interval},
         },
+        "health-dispatch": {
+            "task": "health.dispatch",
+            "schedule": settings.redis_health_check_interval,
+            "options": {"expires": settings.redis_health_check_interval},
+        },
         "worker-heartbeat": {
             "task": "maintenance.heartbeat",
             "schedule": HEARTBEAT_SECONDS,
