@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -333,9 +334,16 @@ class DataSummary:
     version: str
 
 
-def summarize_data(client: redis.Redis) -> DataSummary:
+def summarize_data(port: int) -> DataSummary:
     """Describe the target's data from INFO, SLOWLOG LEN and LATENCY LATEST."""
-    info = parse_info(client.execute_command("INFO", "everything"))
+    client = stats_client(port)
+    try:
+        return _summary(client, parse_info(client.execute_command("INFO", "everything")))
+    finally:
+        client.close()
+
+
+def _summary(client: redis.Redis, info: dict[str, Any]) -> DataSummary:
     keyspace = {name: f"{v['keys']} keys, {v['expires']} with TTL" for name, v in info.items()
                 if re.fullmatch(r"db\d+", name) and isinstance(v, dict)}
     return DataSummary(
@@ -459,8 +467,8 @@ def compare_cost(server: RedisServer, exporter_url: str, collections: int, round
         sockets.reset()
         ours, theirs = ServerCost(), ServerCost()
         for size in split_evenly(collections, rounds):
-            ours += measured(meter, lambda: _repeat(size, lambda: checked_probe(client)))
-            theirs += measured(meter, lambda: _repeat(size, lambda: scrape(opener, exporter_url)))
+            ours += measured(meter, partial(_repeat, size, partial(checked_probe, client)))
+            theirs += measured(meter, partial(_repeat, size, partial(scrape, opener, exporter_url)))
     finally:
         clients.close()
         meter.close()
@@ -470,6 +478,38 @@ def compare_cost(server: RedisServer, exporter_url: str, collections: int, round
 def _repeat(times: int, action: Callable[[], Any]) -> None:
     for _ in range(times):
         action()
+
+
+# Alternatives to the probe's INFO ALL, and the exporter's CONFIG GET, priced on this data.
+COMMAND_VARIANTS: list[tuple[str, ...]] = [
+    ("INFO", "ALL"), ("INFO",), ("INFO", "default", "commandstats"), ("INFO", "commandstats"),
+    ("INFO", "latencystats"), ("INFO", "errorstats"), ("CONFIG", "GET", "*"),
+    ("CONFIG", "GET", "maxclients"), ("SLOWLOG", "GET", "32"), ("SLOWLOG", "GET"),
+]
+
+
+@dataclass(frozen=True)
+class VariantCost:
+    """Server time and reply size of one command, averaged over many calls."""
+
+    command: str
+    usec: float
+    bytes_out: float
+
+
+def price_command(client: redis.Redis, command: tuple[str, ...], calls: int) -> VariantCost:
+    """Call `command` `calls` times and return its mean server µs and reply bytes."""
+    cost = measured(client, partial(_repeat, calls, partial(client.execute_command, *command)))
+    return VariantCost(" ".join(command), cost.total_usec / calls, cost.net_out / calls)
+
+
+def price_variants(port: int, calls: int) -> list[VariantCost]:
+    """Price every command of COMMAND_VARIANTS on the target as it is now."""
+    client = stats_client(port)
+    try:
+        return [price_command(client, command, calls) for command in COMMAND_VARIANTS]
+    finally:
+        client.close()
 
 
 # --- 3: collections per second with the database write ------------------------------------
@@ -671,7 +711,7 @@ def gather_facts(exporter: str) -> Facts:
     return Facts(
         started=datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"), command=command,
         cpus=os.cpu_count() or 0, cpu_model=cpu_model(),
-        load=" ".join(f"{x:.2f}" for x in os.getloadavg()),
+        load=load_average(),
         python=platform.python_version(), redis_py=redis.__version__,
         exporter=exporter_version(exporter))
 
@@ -724,20 +764,29 @@ def command_table(cost: CostComparison) -> Table:
                  ["command", "ours calls", "ours µs", "exporter calls", "exporter µs"], rows)
 
 
+def variant_table(variants: Sequence[VariantCost]) -> Table:
+    """Show what single commands cost the target, to weigh cheaper probes."""
+    return Table("2c. Single commands on the same data (server µs per call, reply bytes)",
+                 ["command", "server µs", "reply bytes"],
+                 [[v.command, fmt(v.usec), fmt(v.bytes_out, 0)] for v in variants])
+
+
 def throughput_table(runs: Sequence[Throughput]) -> Table:
     """Report collect_target timings per database."""
     rows = []
     for run in runs:
         ms = [t * 1e3 for t in run.times]
         s = run.split
-        rows.append([run.version, str(len(ms)), fmt(run.rate), fmt(statistics.median(ms), 2),
+        median = statistics.median(ms)
+        rest = median - (s.probe + s.record) * 1e3
+        rows.append([run.version, str(len(ms)), fmt(run.rate), fmt(median, 2),
                      fmt(percentile(ms, 0.95), 2), fmt(s.probe * 1e3, 2),
                      fmt(s.parse_info * 1e3, 2), fmt(s.sample_document * 1e3, 2),
-                     fmt(s.record * 1e3, 2)])
-    return Table("3. collect_target in one process, database write included",
+                     fmt(s.record * 1e3, 2), fmt(rest, 2)])
+    return Table("3. collect_target in one process, database write included (ms are medians)",
                  ["database", "collections", "collections/s", "median ms", "p95 ms",
-                  "probe ms", "of which parse_info ms", "sample_document ms",
-                  "record_probe txn ms"], rows)
+                  "probe ms", "of which parse_info", "sample_document", "record_probe txn",
+                  "rest ≈ median - probe - record"], rows)
 
 
 def goal_lines(cost: CostComparison, runs: Sequence[Throughput]) -> list[str]:
@@ -755,34 +804,49 @@ def goal_lines(cost: CostComparison, runs: Sequence[Throughput]) -> list[str]:
     return lines
 
 
-def context_lines(facts: Facts, data: DataSummary, cost: CostComparison,
-                  runs: Sequence[Throughput], keys: int) -> list[str]:
+@dataclass(frozen=True)
+class Results:
+    """Everything one run measured."""
+
+    facts: Facts
+    keys: int
+    data: DataSummary
+    cost: CostComparison
+    variants: list[VariantCost]
+    runs: list[Throughput]
+    load_after: str
+
+
+def context_lines(r: Results) -> list[str]:
     """Describe the machine, the software and the data of the run."""
-    databases = ", ".join(run.version for run in runs) or "none"
+    facts, data = r.facts, r.data
+    databases = ", ".join(run.version for run in r.runs) or "no database"
     keyspace = "; ".join(f"{db}: {desc}" for db, desc in sorted(data.keyspace.items()))
     return [
         f"- Date: {facts.started}; command: `{facts.command}`",
-        f"- Machine: {facts.cpus} CPUs, {facts.cpu_model}; load average at start {facts.load}",
+        f"- Machine: {facts.cpus} CPUs, {facts.cpu_model}; load average {facts.load} at start, "
+        f"{r.load_after} at the end",
         f"- Software: redis-server {data.version}, prometheus-redis-exporter {facts.exporter}, "
         f"{databases}, Python {facts.python}, redis-py {facts.redis_py}",
-        f"- Data: {keys} generated keys of every type ({keyspace}); {data.commands} commands "
+        f"- Data: {r.keys} generated keys of every type ({keyspace}); {data.commands} commands "
         f"in commandstats, {data.error_kinds} error kinds, {data.slowlog} slowlog entries, "
         f"{data.latency_events} latency event(s), used_memory {data.used_memory}",
-        f"- The exporter's scrape body: {cost.scrape_bytes:,} bytes; idle main-thread CPU of "
-        f"the target: {fmt(cost.idle_cpu_rate * 1e6)} µs/s (subtracted from the CPU row)",
+        f"- The exporter's scrape body: {r.cost.scrape_bytes:,} bytes; idle main-thread CPU of "
+        f"the target: {fmt(r.cost.idle_cpu_rate * 1e6)} µs/s (subtracted from the CPU row)",
     ]
 
 
-def render(facts: Facts, data: DataSummary, cost: CostComparison,
-           runs: Sequence[Throughput], keys: int) -> tuple[str, str]:
+def render(r: Results) -> tuple[str, str]:
     """Return the plain-text report and the Markdown block."""
-    tables = [round_trip_table(cost), cost_table(cost), command_table(cost)]
-    if runs:
-        tables.append(throughput_table(runs))
-    context, goals = context_lines(facts, data, cost, runs, keys), goal_lines(cost, runs)
-    plain = "\n\n".join([*context, *(t.text() for t in tables), "Goals:", *goals])
-    markdown = "\n\n".join([f"### Run of {facts.started}", "\n".join(context),
-                            *(t.markdown() for t in tables), "Goals:\n\n" + "\n".join(goals)])
+    tables = [round_trip_table(r.cost), cost_table(r.cost), command_table(r.cost),
+              variant_table(r.variants)]
+    if r.runs:
+        tables.append(throughput_table(r.runs))
+    context, goals = context_lines(r), goal_lines(r.cost, r.runs)
+    plain = "\n\n".join(["\n".join(context), *(t.text() for t in tables),
+                          "Goals:\n" + "\n".join(goals)])
+    markdown = "\n\n".join([f"### Run of {r.facts.started}", "\n".join(context),
+                             *(t.markdown() for t in tables), "Goals:\n\n" + "\n".join(goals)])
     return plain, markdown
 
 
@@ -800,6 +864,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="collections per tool for the server cost (default 500)")
     parser.add_argument("--rounds", type=int, default=5,
                         help="alternating rounds the collections are split into (default 5)")
+    parser.add_argument("--command-calls", type=int, default=100,
+                        help="calls of each single command priced in table 2c (default 100)")
     parser.add_argument("--idle-seconds", type=float, default=2.0,
                         help="seconds to measure the target's idle CPU (default 2)")
     parser.add_argument("--iterations", type=int, default=2000,
@@ -816,7 +882,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="measure round trips and server cost only")
     parser.add_argument("--exporter", default=EXPORTER, help=f"default {EXPORTER}")
     args = parser.parse_args(argv)
-    for name in ("keys", "collections", "rounds", "iterations", "split_iterations"):
+    for name in ("keys", "collections", "rounds", "command_calls", "iterations",
+                 "split_iterations"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     if args.rounds > args.collections:
@@ -828,18 +895,22 @@ def throughput_runs(args: argparse.Namespace, redis_url: str) -> list[Throughput
     """Measure collect_target on PostgreSQL, then on SQLite unless skipped."""
     if args.skip_throughput:
         return []
-    measure = lambda url: measure_throughput(  # noqa: E731
-        url, redis_url, args.iterations, args.warmup, args.split_iterations)
+    counts = (args.iterations, args.warmup, args.split_iterations)
     with postgres_url(args.database_url) as url:
-        runs = [measure(url)]
+        runs = [measure_throughput(url, redis_url, *counts)]
     if not args.skip_sqlite:
         with sqlite_url() as url:
-            runs.append(measure(url))
+            runs.append(measure_throughput(url, redis_url, *counts))
     return runs
 
 
-def run(args: argparse.Namespace) -> tuple[str, str]:
-    """Start the target and the exporter, measure everything, and render the report."""
+def load_average() -> str:
+    """Return the 1, 5 and 15 minute load averages."""
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def run(args: argparse.Namespace) -> Results:
+    """Start the target and the exporter, and measure everything."""
     facts = gather_facts(args.exporter)
     server = RedisServer(args=("--latency-monitor-threshold", "100"))
     try:
@@ -848,18 +919,19 @@ def run(args: argparse.Namespace) -> tuple[str, str]:
         with running_exporter(args.exporter, server.port) as exporter_url:
             cost = compare_cost(server, exporter_url, args.collections, args.rounds,
                                 args.idle_seconds)
-        data = summarize_data(stats_client(server.port))
+        data = summarize_data(server.port)
+        variants = price_variants(server.port, args.command_calls)
         runs = throughput_runs(args, server.url)
     finally:
         server.cleanup()
-    return render(facts, data, cost, runs, args.keys)
+    return Results(facts, args.keys, data, cost, variants, runs, load_average())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark and print the table and the Markdown block."""
     args = parse_args(argv)
     try:
-        plain, markdown = run(args)
+        plain, markdown = render(run(args))
     except BenchError as exc:
         print(f"bench/collect.py: {exc}", file=sys.stderr)
         return 1

@@ -430,7 +430,22 @@ DERIVED: tuple[Metric, ...] = (
            ("master_host", "master_port", "master_link_status")),
 )
 
-ALL_METRICS: tuple[Metric, ...] = SCALARS + DERIVED
+# Health and circuit-breaker series, from the health results and breaker rows.
+HEALTH: tuple[Metric, ...] = (
+    Metric("health_status", "gauge", "",
+           "1 for the current status of each health check (and `overall`), 0 for the others",
+           "latest stored health result", None, ("check", "status")),
+    Metric("health_check_age_seconds", "gauge", "seconds",
+           "Seconds since the latest stored health result", "latest stored health result", None),
+    Metric("circuit_breaker_state", "gauge", "",
+           "1 for the current state of the target's circuit breaker, 0 for the others",
+           "circuit breaker row", None, ("state",)),
+    Metric("circuit_breaker_failures", "gauge", "failures",
+           "Consecutive failed probes counted by the circuit breaker", "circuit breaker row",
+           None),
+)
+
+ALL_METRICS: tuple[Metric, ...] = SCALARS + DERIVED + HEALTH
 BY_NAME: dict[str, Metric] = {m.name: m for m in ALL_METRICS}
 SCALAR_FIELDS: frozenset[str] = frozenset(m.field for m in SCALARS if m.field)
 # Fields read for derived metrics but not exported on their own.

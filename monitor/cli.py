@@ -237,17 +237,77 @@ def targets_remove(settings: Settings, target: str, project: str) -> None:
     click.echo(f"removed target {name}")
 
 
+STATUS_COLOURS = {"healthy": "green", "degraded": "yellow", "unhealthy": "red",
+                  "unknown": "magenta", "closed": "green", "open": "red", "half_open": "yellow"}
+
+
+def _coloured(word: str, width: int = 0) -> str:
+    """Colour a status word when stdout is a terminal (click strips colour otherwise)."""
+    return click.style(word.ljust(width), fg=STATUS_COLOURS.get(word), bold=word != "healthy")
+
+
+@main.command()
+@click.option("--target", "target_name", help="Only this target (name).")
+@click.option("--project", "project_id", type=int, help="Only targets of this project id.")
+@with_settings
+def check(settings: Settings, target_name: str | None, project_id: int | None) -> None:
+    """Run the health checks now and print a table; exit 1 if a target is unhealthy."""
+    from sqlalchemy import select
+
+    from monitor.collect import ClientCache
+    from monitor.db import Target
+    from monitor.health.service import check_target
+
+    rt = _runtime(settings)
+    query = select(Target.id).where(Target.enabled.is_(True)).order_by(Target.id)
+    if target_name:
+        query = query.where(Target.name == target_name)
+    if project_id is not None:
+        query = query.where(Target.project_id == project_id)
+    with rt.sessions() as session:
+        ids = list(session.scalars(query))
+    if not ids:
+        _fail("no enabled target matches")
+    clients = ClientCache(settings.redis_connection_timeout, settings.redis_operation_timeout,
+                          settings.redis_max_connections)
+    reports = [r for i in ids if (r := check_target(rt.sessions, clients, i, rt.clock(),
+                                                    settings)) is not None]
+    clients.close()
+    for report in reports:
+        _print_report(report)
+    sys.exit(1 if any(r.status == "unhealthy" for r in reports) else 0)
+
+
+def _print_report(report: Any) -> None:
+    click.echo(f"{report.project}/{report.target}: {_coloured(report.status)}  "
+               f"(circuit {_coloured(report.circuit['state'])}, "
+               f"{report.response_time_ms:.1f} ms)")
+    for result in report.checks:
+        click.echo(f"  {str(result.check):<16} {_coloured(str(result.status), 10)} "
+                   f"{result.response_time_ms:>8.2f} ms  {result.message}")
+
+
 @main.command()
 @with_settings
 def status(settings: Settings) -> None:
-    """Print beat and worker liveness and the last run of each periodic task."""
+    """Print the monitoring switch, beat and worker liveness, tasks and circuit breakers."""
+    from sqlalchemy import select
+
+    from monitor.control import control_view
+    from monitor.db import CircuitBreaker, Target
     from monitor.status import process_status, task_status
 
     rt = _runtime(settings)
     now = rt.clock()
     with rt.sessions() as session:
+        control = control_view(session)
         processes = process_status(session, now)
         tasks = task_status(session)
+        breakers = session.execute(select(Target.name, CircuitBreaker).join(
+            CircuitBreaker, CircuitBreaker.target_id == Target.id)).all()
+    changed = f" (by {control['changed_by']} at {control['changed_at']})" \
+        if control["changed_by"] else ""
+    click.echo(f"monitoring {control['monitoring']}{changed}")
     for kind in ("beat", "worker"):
         info = processes.get(kind, {"alive": False, "processes": []})
         seen = ", ".join(f"{p['hostname']}:{p['pid']} {p['age_seconds']:.0f}s ago"
@@ -257,6 +317,11 @@ def status(settings: Settings) -> None:
         error = f"  error: {task['last_error']}" if task["last_error"] else ""
         click.echo(f"task {task['task']:<22} last {task['last_started_at']} "
                    f"({task['last_duration_seconds'] or 0:.3f}s, {task['runs']} runs){error}")
+    for name, breaker in breakers:
+        when = f", next probe {breaker.next_probe_at.isoformat()}" \
+            if breaker.state != "closed" and breaker.next_probe_at else ""
+        click.echo(f"circuit {name:<20} {_coloured(breaker.state)} "
+                   f"{breaker.failures} failures{when}")
 
 
 if __name__ == "__main__":

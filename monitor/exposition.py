@@ -13,10 +13,12 @@ from prometheus_client.core import (
     SummaryMetricFamily,
 )
 from prometheus_client.registry import Collector
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor import catalogue
 from monitor.catalogue import SCALARS
+from monitor.db import CircuitBreaker, HealthResult
 from monitor.history import TargetView, latest_views
 from monitor.measures import hit_rate, memory_percentage
 
@@ -207,6 +209,26 @@ def _emit_info(fam: Families, base: Labels, doc: dict[str, Any], at: datetime) -
         fam.add("start_time_seconds", base, at.timestamp() - uptime)
 
 
+HEALTH_STATUSES = ("healthy", "degraded", "unhealthy", "unknown")
+CIRCUIT_STATES = ("closed", "open", "half_open")
+
+
+def emit_health(fam: Families, base: Labels, result: HealthResult | None,
+                breaker: CircuitBreaker | None, now: datetime) -> None:
+    """Add the health state-set and the circuit breaker series of one target."""
+    state = breaker.state if breaker else "closed"
+    for name in CIRCUIT_STATES:
+        fam.add("circuit_breaker_state", base + (name,), 1.0 if name == state else 0.0)
+    fam.add("circuit_breaker_failures", base, float(breaker.failures if breaker else 0))
+    if result is None:
+        return
+    fam.add("health_check_age_seconds", base, max(0.0, (now - result.checked_at).total_seconds()))
+    current = {"overall": result.status} | {c["check"]: c["status"] for c in result.checks}
+    for check, status in current.items():
+        for name in HEALTH_STATUSES:
+            fam.add("health_status", base + (check, name), 1.0 if name == status else 0.0)
+
+
 class HistoryCollector(Collector):
     """Yield metric families from the latest stored samples at every scrape."""
 
@@ -221,7 +243,18 @@ class HistoryCollector(Collector):
         now = self.clock()
         with self.sessions() as session:
             views = latest_views(session, now, RATE_WINDOW, project_id=self.project_id)
+            health = latest_health_results(session)
+            breakers = {b.target_id: b for b in session.scalars(select(CircuitBreaker))}
         fam = Families(self.prefix)
         for view in views:
             emit_target(fam, view, now)
+            emit_health(fam, (view.project, view.target.name), health.get(view.target.id),
+                        breakers.get(view.target.id), now)
         yield from fam
+
+
+def latest_health_results(session: Session) -> dict[int, HealthResult]:
+    """Return the newest stored health result of each target."""
+    newest = select(func.max(HealthResult.id)).group_by(HealthResult.target_id)
+    query = select(HealthResult).where(HealthResult.id.in_(newest))
+    return {r.target_id: r for r in session.scalars(query)}

@@ -1,0 +1,91 @@
+"""The seed's Python API: awaitable facades over the domain functions workers and web use.
+
+    from monitor import redis_health_checker, HealthCheckType
+    report = await redis_health_checker.perform_full_health_check()
+    memory = await redis_health_checker.check_specific_component(HealthCheckType.MEMORY_USAGE)
+"""
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from sqlalchemy import select
+
+from monitor.collect import ClientCache
+from monitor.db import Target
+from monitor.exposition import RATE_WINDOW
+from monitor.health.checks import HealthCheckType, HealthStatus, worst
+from monitor.health.service import check_target
+from monitor.history import latest_views
+from monitor.runtime import Runtime, bootstrap, build_runtime
+from monitor.settings import load_settings
+from monitor.summary import target_summary
+
+
+class _Facade:
+    """Lazily build a runtime from the environment (or take one) on first use."""
+
+    def __init__(self, runtime: Runtime | None = None) -> None:
+        self._runtime = runtime
+        self._clients: ClientCache | None = None
+
+    def runtime(self) -> Runtime:
+        if self._runtime is None:
+            self._runtime = build_runtime(load_settings())
+            bootstrap(self._runtime)
+        return self._runtime
+
+    def clients(self) -> ClientCache:
+        if self._clients is None:
+            s = self.runtime().settings
+            self._clients = ClientCache(s.redis_connection_timeout, s.redis_operation_timeout,
+                                        s.redis_max_connections)
+        return self._clients
+
+    def target_ids(self, project_id: int | None = None) -> list[int]:
+        query = select(Target.id).where(Target.enabled.is_(True)).order_by(Target.id)
+        if project_id is not None:
+            query = query.where(Target.project_id == project_id)
+        with self.runtime().sessions() as session:
+            return list(session.scalars(query))
+
+
+class RedisHealthChecker(_Facade):
+    """Run health checks now, through the shared circuit breaker."""
+
+    def _run(self, only: HealthCheckType | None, project_id: int | None) -> dict[str, Any]:
+        rt = self.runtime()
+        reports = [check_target(rt.sessions, self.clients(), i, rt.clock(), rt.settings, only)
+                   for i in self.target_ids(project_id)]
+        found = [r.to_dict() for r in reports if r is not None]
+        overall = worst([HealthStatus(r["status"]) for r in found])
+        return {"status": str(overall), "targets": found}
+
+    async def perform_full_health_check(self, project_id: int | None = None) -> dict[str, Any]:
+        """Run every check on every enabled target."""
+        return await asyncio.to_thread(self._run, None, project_id)
+
+    async def check_specific_component(self, check: HealthCheckType,
+                                       project_id: int | None = None) -> dict[str, Any]:
+        """Run one check on every enabled target."""
+        return await asyncio.to_thread(self._run, HealthCheckType(check), project_id)
+
+
+class RedisMetricsCollector(_Facade):
+    """Read the collected history."""
+
+    def _summary(self, project_id: int | None) -> dict[str, Any]:
+        rt = self.runtime()
+        now = rt.clock()
+        with rt.sessions() as session:
+            views = latest_views(session, now, RATE_WINDOW, project_id=project_id)
+        return {"generated_at": now.isoformat(),
+                "targets": [target_summary(v, now) for v in views]}
+
+    async def get_metrics_summary(self, project_id: int | None = None) -> dict[str, Any]:
+        """Return the latest values, 5-minute rates, hit rate and memory % per target."""
+        return await asyncio.to_thread(self._summary, project_id)
+
+
+redis_health_checker = RedisHealthChecker()
+redis_metrics_collector = RedisMetricsCollector()
