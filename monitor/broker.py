@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from kombu import Connection
-from kombu.exceptions import OperationalError
+from kombu.exceptions import ChannelError, OperationalError
 
 QUEUES = ("collect", "health", "alerts", "notify", "maintenance")
 
@@ -20,8 +20,8 @@ def queue_backlog(broker_url: str, queues: tuple[str, ...] = QUEUES,
         return {"error": f"broker unavailable: {type(exc).__name__}"}
 
 
-def _size(channel: Any, name: str) -> int | None:
+def _size(channel: Any, name: str) -> int:
     try:
         return int(channel.queue_declare(queue=name, passive=True).message_count)
-    except Exception:  # a queue never declared has no backlog to report
-        return None
+    except ChannelError:  # a queue never declared holds nothing
+        return 0

@@ -1,15 +1,18 @@
 """Real beat, workers and web against PostgreSQL, a Redis broker and a spawned Redis."""
 from __future__ import annotations
 
+import json
+import time
+import urllib.request
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 import redis
 from sqlalchemy import select
 
-from monitor.db import Sample, make_engine, make_sessionmaker
+from monitor.db import HealthResult, Sample, make_engine, make_sessionmaker
 from tests.support.processes import Processes, monitor_env, scrape
 from tests.support.servers import RedisServer, create_database, drop_database, free_port, wait_until
 
@@ -26,7 +29,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     redis.Redis.from_url(BROKER).flushdb()
     logs = tmp_path_factory.mktemp("pipeline")
     env = monitor_env(DATABASE_URL=database, CELERY_BROKER_URL=BROKER, REDIS_URL=monitored.url,
-                      METRICS_COLLECTION_INTERVAL=str(INTERVAL))
+                      METRICS_COLLECTION_INTERVAL=str(INTERVAL),
+                      REDIS_HEALTH_CHECK_INTERVAL=str(INTERVAL))
     procs = Processes(logs, env)
     migrate = procs.start("migrate", str(Path(env["PYTHONPATH"]) / ".venv/bin/redismon"),
                           "migrate")
@@ -42,6 +46,22 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     procs.stop_all()
     monitored.cleanup()
     drop_database(database)
+
+
+def _health(database: str) -> list[HealthResult]:
+    engine = make_engine(database)
+    try:
+        with make_sessionmaker(engine)() as session:
+            return list(session.scalars(select(HealthResult).order_by(HealthResult.checked_at)))
+    finally:
+        engine.dispose()
+
+
+def _post(url: str, body: dict) -> dict:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return dict(json.load(response))
 
 
 def _samples(database: str) -> list[Sample]:
@@ -107,3 +127,23 @@ def test_status_sees_beat_and_workers(stack: dict) -> None:
         stack["url"] + "/monitoring/status", timeout=5))["processes"]["worker"]["alive"],
         30, 1, "a worker heartbeat")
     assert any(t["task"] == "collect.dispatch" and t["runs"] > 0 for t in body["tasks"])
+
+
+def test_stop_pauses_samples_and_health_and_start_resumes(stack: dict) -> None:
+    database = stack["database"]
+    wait_until(lambda: _health(database), 30, 0.5, "a stored health result")
+    stopped = _post(stack["url"] + "/monitoring/stop", {"user": "e2e", "reason": "test"})
+    assert stopped["monitoring"] == "stopped" and stopped["changed_by"] == "e2e"
+    stopped_at = datetime.fromisoformat(stopped["changed_at"])
+    time.sleep(4 * INTERVAL)
+    samples, health = _samples(database), _health(database)
+    # Tasks already running may finish; nothing starts later than one interval after stop.
+    slack = timedelta(seconds=INTERVAL + 0.5)
+    assert samples[-1].collected_at <= stopped_at + slack
+    assert health[-1].checked_at <= stopped_at + slack
+    time.sleep(3 * INTERVAL)
+    assert len(_samples(database)) == len(samples) and len(_health(database)) == len(health)
+    started = _post(stack["url"] + "/monitoring/start", {"user": "e2e"})
+    assert started["monitoring"] == "running"
+    wait_until(lambda: len(_samples(database)) > len(samples), 15, 0.5, "samples after start")
+    wait_until(lambda: len(_health(database)) > len(health), 15, 0.5, "health after start")
