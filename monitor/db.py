@@ -124,6 +124,7 @@ class TargetState(Base):
     refused_commands: Mapped[list[str]] = mapped_column(JSON, default=list)
     # A collection claims the target until this time, so two beats never probe twice.
     claimed_until: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    health_claimed_until: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
 
 class SlowlogEntry(Base):

@@ -220,6 +220,9 @@ def emit_health(fam: Families, base: Labels, result: HealthResult | None,
     for name in CIRCUIT_STATES:
         fam.add("circuit_breaker_state", base + (name,), 1.0 if name == state else 0.0)
     fam.add("circuit_breaker_failures", base, float(breaker.failures if breaker else 0))
+    if breaker is not None and breaker.state != "closed" and breaker.next_probe_at:
+        fam.add("circuit_breaker_next_probe_timestamp_seconds", base,
+                breaker.next_probe_at.timestamp())
     if result is None:
         return
     fam.add("health_check_age_seconds", base, max(0.0, (now - result.checked_at).total_seconds()))

@@ -32,14 +32,16 @@ def enabled_target_ids(sessions: sessionmaker[Session]) -> list[int]:
         return list(session.scalars(select(Target.id).where(Target.enabled.is_(True))))
 
 
-def claim_collection(session: Session, target_id: int, now: datetime, interval: float) -> bool:
-    """Claim the target's next collection with a conditional UPDATE; False if taken."""
+def claim(session: Session, target_id: int, now: datetime, interval: float,
+          column: str = "claimed_until") -> bool:
+    """Claim the target's next collection (or health check) with a conditional UPDATE."""
     get_state(session, target_id)
+    held = getattr(TargetState, column)
     until = now + timedelta(seconds=interval / 2)
-    free = TargetState.claimed_until.is_(None) | (TargetState.claimed_until <= now)
     result = session.execute(
-        update(TargetState).where(TargetState.target_id == target_id, free)
-        .values(claimed_until=until)
+        update(TargetState).where(TargetState.target_id == target_id,
+                                  held.is_(None) | (held <= now))
+        .values({column: until})
     )
     return bool(result.rowcount)
 
@@ -72,7 +74,7 @@ def collect_target(sessions: sessionmaker[Session], clients: ClientCache, target
             return CollectOutcome(target_id, "skipped")
         if not monitoring_enabled(session):
             return CollectOutcome(target_id, "paused")
-        if not claim_collection(session, target_id, clock(), interval):
+        if not claim(session, target_id, clock(), interval):
             return CollectOutcome(target_id, "claimed")
         state = session.get(TargetState, target_id)
         assert state is not None
@@ -93,9 +95,12 @@ def collect_target(sessions: sessionmaker[Session], clients: ClientCache, target
 
 def health_target(sessions: sessionmaker[Session], clients: ClientCache, target_id: int,
                   slot: int, clock: Clock, settings: Settings) -> HealthReport | None:
-    """Run and store the health checks of one target, unless monitoring is stopped."""
-    with sessions() as session:
+    """Run and store the health checks of one target, unless paused or claimed by another."""
+    with transaction(sessions) as session:
         if not monitoring_enabled(session):
+            return None
+        if not claim(session, target_id, clock(), settings.redis_health_check_interval,
+                     "health_claimed_until"):
             return None
     report = check_target(sessions, clients, target_id, clock(), settings)
     if report is not None:
