@@ -23,7 +23,7 @@ WORKDIR /app
 COPY . /app
 RUN pip install . \
  && rm -rf /app/build /app/*.egg-info
-ENV PYTHONPATH=/app
+
 
 # Containers listen on every interface; the data directory is the working directory, so the
 # embedded SQLite defaults and celery beat's schedule file land somewhere writable.

@@ -155,7 +155,7 @@ class Heartbeat(Base):
 
     kind: Mapped[str] = mapped_column(String(20), primary_key=True)
     hostname: Mapped[str] = mapped_column(String(200), primary_key=True)
-    pid: Mapped[int] = mapped_column(Integer)
+    pid: Mapped[int] = mapped_column(Integer, primary_key=True)
     last_seen: Mapped[datetime] = mapped_column(UtcDateTime)
 
 

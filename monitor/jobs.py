@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.collect import ClientCache, ProbeResult, probe
@@ -108,16 +108,19 @@ def health_target(sessions: sessionmaker[Session], clients: ClientCache, target_
     return report
 
 
+HEARTBEAT_KEEP = timedelta(hours=1)
+
+
 def beat_heartbeat(sessions: sessionmaker[Session], kind: str, now: datetime) -> None:
-    """Record that a beat or worker process of this host is alive."""
+    """Record that this beat or worker process is alive; forget processes gone for an hour."""
     values = {"kind": kind, "hostname": socket.gethostname(), "pid": os.getpid(),
               "last_seen": now}
     with transaction(sessions) as session:
         stmt = insert_for(session, Heartbeat).values(values).on_conflict_do_update(
-            index_elements=["kind", "hostname"],
-            set_={"pid": values["pid"], "last_seen": now},
+            index_elements=["kind", "hostname", "pid"], set_={"last_seen": now},
         )
         session.execute(stmt)
+        session.execute(delete(Heartbeat).where(Heartbeat.last_seen < now - HEARTBEAT_KEEP))
 
 
 @contextmanager

@@ -13,7 +13,14 @@ from monitor.db import make_engine, make_sessionmaker, transaction, utcnow
 from monitor.settings import Settings
 from monitor.targets import ensure_default_target
 
-ROOT = Path(__file__).resolve().parent.parent
+
+
+
+def _migrations_dir() -> Path:
+    """Find the Alembic scripts, shipped as the `migrations` package beside `monitor`."""
+    import migrations
+
+    return Path(migrations.__file__).resolve().parent
 
 
 @dataclass
@@ -34,8 +41,8 @@ def alembic_config(database_url: str):  # type: ignore[no-untyped-def]
     """Return an Alembic config pointing at our migrations and this database."""
     from alembic.config import Config
 
-    config = Config(str(ROOT / "alembic.ini"))
-    config.set_main_option("script_location", str(ROOT / "migrations"))
+    config = Config()
+    config.set_main_option("script_location", str(_migrations_dir()))
     config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
     config.attributes["configure_logger"] = False
     return config

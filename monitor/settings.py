@@ -85,6 +85,16 @@ def _percentage(name: str, raw: str) -> float:
     return value
 
 
+def _milliseconds(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r}: expected a number of milliseconds") from None
+    if not 0 < value < float("inf"):
+        raise SettingsError(f"{name}={raw!r}: expected a positive number of milliseconds")
+    return value
+
+
 def _int_at_least(minimum: int) -> Callable[[str, str], int]:
     def parse(name: str, raw: str) -> int:
         try:
@@ -166,6 +176,9 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "otel_exporter_otlp_protocol": _protocol,
     "otel_service_name": _text,
     "otel_service_version": _text,
+    "slow_command_threshold": _milliseconds,
+    "response_time_warning_threshold": _milliseconds,
+    "response_time_critical_threshold": _milliseconds,
 }
 
 
@@ -199,14 +212,16 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
 
 
 def _check_pairs(settings: Settings) -> None:
-    if settings.memory_warning_threshold > settings.memory_critical_threshold:
-        raise SettingsError(
-            "MEMORY_WARNING_THRESHOLD must not exceed MEMORY_CRITICAL_THRESHOLD"
-        )
+    for kind in ("memory", "response_time", "connection_pool"):
+        warning = getattr(settings, f"{kind}_warning_threshold")
+        critical = getattr(settings, f"{kind}_critical_threshold")
+        if warning > critical:
+            raise SettingsError(f"{kind.upper()}_WARNING_THRESHOLD={warning} must not exceed "
+                                f"{kind.upper()}_CRITICAL_THRESHOLD={critical}")
     if settings.hit_rate_warning_threshold < settings.hit_rate_critical_threshold:
         raise SettingsError(
-            "HIT_RATE_WARNING_THRESHOLD must not be below HIT_RATE_CRITICAL_THRESHOLD"
-        )
+            f"HIT_RATE_WARNING_THRESHOLD={settings.hit_rate_warning_threshold} must not be below "
+            f"HIT_RATE_CRITICAL_THRESHOLD={settings.hit_rate_critical_threshold}")
 
 
 def mask_url(url: str) -> str:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, Response, current_app, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from monitor.exposition import RATE_WINDOW, HistoryCollector
@@ -20,8 +20,6 @@ def summary() -> Any:
     """Return the latest values, 5-minute rates, hit rate and memory % of each target."""
     rt = runtime_of(current_app)
     now = rt.clock()
-    from flask import request
-
     with rt.sessions() as session:
         views = latest_views(session, now, RATE_WINDOW, project_id=optional_int("project_id"),
                              target_name=request.args.get("target") or None)
@@ -36,4 +34,4 @@ def prometheus() -> Response:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(HistoryCollector(rt.sessions, rt.settings.metrics_prefix, rt.clock,
                                        project_id=optional_int("project_id")))
-    return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from celery import Celery
-from kombu import Queue
+from kombu import Exchange, Queue
 
 from monitor.settings import load_settings
 
@@ -13,7 +13,7 @@ settings = load_settings()
 
 app = Celery("redismon", broker=settings.broker_url, include=["workers.tasks"])
 app.conf.update(
-    task_queues=[Queue(name) for name in QUEUES],
+    task_queues=[Queue(name, Exchange(name), routing_key=name) for name in QUEUES],
     task_default_queue="maintenance",
     task_routes={f"{name}.*": {"queue": name} for name in QUEUES},
     task_acks_late=True,

@@ -24,7 +24,7 @@ def upgrade() -> None:
     sa.Column('hostname', sa.String(length=200), nullable=False),
     sa.Column('pid', sa.Integer(), nullable=False),
     sa.Column('last_seen', monitor.db.UtcDateTime(), nullable=False),
-    sa.PrimaryKeyConstraint('kind', 'hostname', name=op.f('pk_heartbeats'))
+    sa.PrimaryKeyConstraint('kind', 'hostname', 'pid', name=op.f('pk_heartbeats'))
     )
     op.create_table('projects',
     sa.Column('id', sa.Integer(), nullable=False),

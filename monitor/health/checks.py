@@ -179,7 +179,10 @@ def check_performance(obs: Observation, th: Thresholds) -> CheckResult:
     hit = obs.window_hit_rate
     hit_text = "no lookups in the window"
     if hit is not None:
-        statuses.append(_below(100.0 * hit, th.hit_warning, th.hit_critical))
+        # A poor hit rate is a cache-efficiency problem, not unavailability: at most degraded,
+        # so a load balancer never drops a server for it (alert rules still fire on it).
+        if _below(100.0 * hit, th.hit_warning, th.hit_critical) != HealthStatus.HEALTHY:
+            statuses.append(HealthStatus.DEGRADED)
         hit_text = f"hit rate {100 * hit:.1f} %"
     details = {"probes": len(obs.burst_ms), "p50_ms": round(p50, 3), "p95_ms": round(p95, 3),
                "p99_ms": round(p99, 3), "hit_rate": hit,

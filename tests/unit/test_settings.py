@@ -80,3 +80,24 @@ def test_embedded_broker_lives_beside_the_database() -> None:
 ])
 def test_mask_url_hides_passwords(url: str, shown: str) -> None:
     assert mask_url(url) == shown
+
+
+def test_millisecond_thresholds_are_not_percentages() -> None:
+    settings = load_settings({"RESPONSE_TIME_CRITICAL_THRESHOLD": "1000.0",
+                              "RESPONSE_TIME_WARNING_THRESHOLD": "150",
+                              "SLOW_COMMAND_THRESHOLD": "250"})
+    assert settings.response_time_critical_threshold == 1000.0
+    assert settings.slow_command_threshold == 250.0
+    with pytest.raises(SettingsError, match="expected a positive number of milliseconds"):
+        load_settings({"SLOW_COMMAND_THRESHOLD": "0"})
+    with pytest.raises(SettingsError, match="RESPONSE_TIME_WARNING_THRESHOLD=2000.0 must not"):
+        load_settings({"RESPONSE_TIME_WARNING_THRESHOLD": "2000"})
+
+
+def test_every_setting_round_trips_from_its_default_text() -> None:
+    from dataclasses import fields
+
+    defaults = Settings()
+    env = {f.name.upper(): str(getattr(defaults, f.name)) for f in fields(Settings)
+           if getattr(defaults, f.name) is not None}
+    assert load_settings(env) == defaults
