@@ -15,15 +15,12 @@ RUN groupadd --system --gid 10001 redismon \
         --shell /usr/sbin/nologin redismon \
  && install -d -o redismon -g redismon -m 0750 /var/lib/redismon
 
-# The source stays root-owned and read-only for the process user. migrations/ and alembic.ini
-# are read from the source root (monitor/runtime.py resolves them next to the monitor package),
-# so they are copied too, and PYTHONPATH makes Python import the packages from /app rather than
-# from the copy `pip install .` puts in site-packages (where migrations/ would not be found).
+# The migrations ship inside the package (`migrations` beside `monitor`), so a plain
+# `pip install .` is enough; the source stays root-owned and read-only for the process user.
 WORKDIR /app
 COPY . /app
 RUN pip install . \
  && rm -rf /app/build /app/*.egg-info
-
 
 # Containers listen on every interface; the data directory is the working directory, so the
 # embedded SQLite defaults and celery beat's schedule file land somewhere writable.

@@ -361,8 +361,11 @@ def _summary(client: redis.Redis, info: dict[str, Any]) -> DataSummary:
 
 def exporter_version(binary: str) -> str:
     """Return the exporter's version as it prints it."""
-    done = subprocess.run([binary, "--version"], capture_output=True, text=True,
-                          timeout=TIMEOUT, check=False)
+    try:
+        done = subprocess.run([binary, "--version"], capture_output=True, text=True,
+                              timeout=TIMEOUT, check=False)
+    except OSError as exc:
+        raise BenchError(f"cannot run {binary}: {exc.strerror}") from None
     match = re.search(r"Exporter (\S+)", done.stdout + done.stderr)
     if match is None:
         raise BenchError(f"{binary} --version printed no version")
