@@ -208,6 +208,12 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         yield session
 
 
+def is_unique_violation(exc: Exception) -> bool:
+    """Tell a unique-constraint violation from other integrity errors, on both backends."""
+    orig = getattr(exc, "orig", exc)
+    return getattr(orig, "sqlstate", None) == "23505" or "UNIQUE constraint failed" in str(orig)
+
+
 def insert_for(session: Session, model: type[Base]) -> Any:
     """Return the dialect's INSERT construct, which knows ON CONFLICT."""
     if session.get_bind().dialect.name == "postgresql":

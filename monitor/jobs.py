@@ -14,10 +14,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.collect import ClientCache, ProbeResult, probe
 from monitor.control import monitoring_enabled
-from monitor.db import Heartbeat, Target, TargetState, TaskRun, insert_for, transaction
+from monitor.db import Heartbeat, Lease, Target, TargetState, TaskRun, insert_for, transaction
 from monitor.health.breaker import BreakerPolicy
 from monitor.health.service import HealthReport, breaker_allows, breaker_report, check_target
 from monitor.health.service import store_report as store_health_report
+from monitor.alerts.evaluation import Outcome, evaluate_all
 from monitor.history import get_state, record_probe
 from monitor.settings import Settings
 
@@ -109,6 +110,31 @@ def health_target(sessions: sessionmaker[Session], clients: ClientCache, target_
 
 
 HEARTBEAT_KEEP = timedelta(hours=1)
+
+
+def claim_lease(sessions: sessionmaker[Session], name: str, now: datetime,
+                seconds: float) -> bool:
+    """Hold a named lease for `seconds`; False while someone else holds it."""
+    with transaction(sessions) as session:
+        session.execute(insert_for(session, Lease).values(
+            name=name, held_until=now - timedelta(seconds=1),
+        ).on_conflict_do_nothing(index_elements=["name"]))
+        result = session.execute(update(Lease).where(Lease.name == name, Lease.held_until <= now)
+                                 .values(held_until=now + timedelta(seconds=seconds)))
+        return bool(result.rowcount)
+
+
+def evaluate_alerts(sessions: sessionmaker[Session], settings: Settings,
+                    clock: Clock) -> Outcome | None:
+    """Run one alert evaluation unless paused or another beat's run holds the lease."""
+    with sessions() as session:
+        if not monitoring_enabled(session):
+            return None
+    if not claim_lease(sessions, "alerts.evaluate", clock(),
+                       settings.alert_evaluation_interval / 2):
+        return None
+    with transaction(sessions) as session:
+        return evaluate_all(session, settings, clock())
 
 
 def beat_heartbeat(sessions: sessionmaker[Session], kind: str, now: datetime) -> None:

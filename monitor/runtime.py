@@ -58,5 +58,8 @@ def migrate(database_url: str) -> None:
 def bootstrap(runtime: Runtime) -> None:
     """Migrate and make REDIS_URL the default target."""
     migrate(runtime.settings.database_url)
+    from monitor.alerts.rules import sync_builtin_rules
+
     with transaction(runtime.sessions) as session:
         ensure_default_target(session, runtime.settings.redis_url, runtime.clock())
+        sync_builtin_rules(session, runtime.settings, runtime.clock())

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from monitor.db import Project, Target
+from monitor.db import Project, Target, is_unique_violation
 from monitor.settings import SettingsError, _url, mask_url
 
 DEFAULT_PROJECT = "default"
@@ -81,7 +81,9 @@ def add_target(session: Session, *, project: str, name: str, url: str, now: date
         with session.begin_nested():
             session.add(target)
             session.flush()
-    except IntegrityError:
+    except IntegrityError as exc:
+        if not is_unique_violation(exc):
+            raise
         raise TargetError("conflict", f"target {name!r} already exists in project "
                                       f"{project!r}") from None
     return target
@@ -122,7 +124,9 @@ def update_target(session: Session, target: Target, changes: dict[str, Any],
     try:
         with session.begin_nested():
             session.flush()
-    except IntegrityError:
+    except IntegrityError as exc:
+        if not is_unique_violation(exc):
+            raise
         raise TargetError("conflict", f"target name {target.name!r} is taken") from None
     return target
 

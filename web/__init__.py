@@ -22,9 +22,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     register_errors(app)
 
-    from web import control, health, metrics, targets
+    from web import alerts, control, health, metrics, targets
 
-    for blueprint in (metrics.bp, targets.bp, control.bp, health.bp):
+    for blueprint in (metrics.bp, targets.bp, control.bp, health.bp, alerts.bp):
         app.register_blueprint(blueprint, url_prefix=PREFIX)
     return app
 

@@ -34,6 +34,16 @@ app.conf.update(
             "schedule": settings.redis_health_check_interval,
             "options": {"expires": settings.redis_health_check_interval},
         },
+        "alerts-evaluate": {
+            "task": "alerts.evaluate",
+            "schedule": settings.alert_evaluation_interval,
+            "options": {"expires": settings.alert_evaluation_interval},
+        },
+        "notify-dispatch": {
+            "task": "notify.dispatch",
+            "schedule": settings.alert_evaluation_interval,
+            "options": {"expires": settings.alert_evaluation_interval},
+        },
         "worker-heartbeat": {
             "task": "maintenance.heartbeat",
             "schedule": HEARTBEAT_SECONDS,

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import logging
 
+from monitor.alerts.notifications import deliver, due_notifications
 from monitor.health.service import policy_of
 from monitor.history import slot_for
 from monitor.jobs import (
     beat_heartbeat,
     collect_target,
     enabled_target_ids,
+    evaluate_alerts,
     health_target,
     recorded_run,
 )
@@ -70,3 +72,45 @@ def heartbeat() -> None:
     """Record that a worker is consuming tasks."""
     rt = runtime()
     beat_heartbeat(rt.sessions, "worker", rt.clock())
+
+
+@app.task(name="alerts.evaluate")
+def evaluate() -> int:
+    """Evaluate every rule and send the notifications it owes."""
+    rt = runtime()
+    with recorded_run(rt.sessions, "alerts.evaluate", rt.clock):
+        outcome = evaluate_alerts(rt.sessions, settings, rt.clock)
+    if outcome is None:
+        return 0
+    for notification_id in outcome.notifications:
+        send_notification.apply_async((notification_id,))
+    return outcome.transitions
+
+
+@app.task(name="notify.send")
+def send_notification(notification_id: int) -> str:
+    """Claim one notification and send it; a retryable failure schedules a retry."""
+    rt = runtime()
+    status, retry_in = deliver(rt.sessions, notification_id, rt.clock, external_url(),
+                               settings.redis_retry_delay)
+    log.info("notify id=%s status=%s retry_in=%s", notification_id, status, retry_in)
+    if retry_in is not None:
+        send_notification.apply_async((notification_id,), countdown=retry_in)
+    return status
+
+
+@app.task(name="notify.dispatch")
+def dispatch_notifications() -> int:
+    """Send tasks for notifications that are due (retries, or tasks lost with a worker)."""
+    rt = runtime()
+    with recorded_run(rt.sessions, "notify.dispatch", rt.clock):
+        with rt.sessions() as session:
+            ids = due_notifications(session, rt.clock())
+        for notification_id in ids:
+            send_notification.apply_async((notification_id,))
+    return len(ids)
+
+
+def external_url() -> str:
+    """The base URL people and receivers use to reach the API."""
+    return f"http://{settings.web_host}:{settings.web_port}"

@@ -59,7 +59,9 @@ class HTTPReceiver:
         self._queued: list[Response] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", free_port()), _handler_for(self))
         self._server.daemon_threads = True  # a delayed answer must not hold up stop()
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # a short poll interval keeps stop() fast: shutdown() waits for the next poll
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
+                                        daemon=True)
 
     @property
     def url(self) -> str:
