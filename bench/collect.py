@@ -701,10 +701,10 @@ class Table:
 
     def markdown(self) -> str:
         """Render as a Markdown table under a bold title."""
-        lines = [f"**{self.title}**", "", "| " + " | ".join(self.headers) + " |",
-                 "|" + "---|" * len(self.headers)]
-        lines += ["| " + " | ".join(row) + " |" for row in self.rows]
-        return "\n".join(lines)
+        def line(cells: list[str]) -> str:
+            return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+        lines = [f"**{self.title}**", "", line(self.headers), "|" + "---|" * len(self.headers)]
+        return "\n".join(lines + [line(row) for row in self.rows])
 
 
 @dataclass(frozen=True)

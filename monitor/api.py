@@ -11,8 +11,17 @@ from typing import Any
 
 from sqlalchemy import select
 
+from monitor.alerts.lifecycle import AlertStatus
+from monitor.alerts.service import (
+    ActionInput,
+    AlertFilter,
+    act,
+    alert_detail,
+    alert_summary,
+    list_alerts,
+)
 from monitor.collect import ClientCache
-from monitor.db import Target
+from monitor.db import Target, transaction
 from monitor.exposition import RATE_WINDOW
 from monitor.health.checks import HealthCheckType, HealthStatus, worst
 from monitor.health.service import check_target
@@ -87,5 +96,43 @@ class RedisMetricsCollector(_Facade):
         return await asyncio.to_thread(self._summary, project_id)
 
 
+class RedisAlertManager(_Facade):
+    """Read and act on alerts."""
+
+    def _alerts(self, status: str | None, limit: int) -> list[dict[str, Any]]:
+        with self.runtime().sessions() as session:
+            return list_alerts(session, AlertFilter(status=status, limit=limit))[0]
+
+    async def get_alerts(self, status: AlertStatus | str | None = None,
+                         limit: int = 100) -> list[dict[str, Any]]:
+        """Return the newest alerts, optionally of one status."""
+        wanted = AlertStatus(status).value if status is not None else None
+        return await asyncio.to_thread(self._alerts, wanted, limit)
+
+    def _ack(self, alert_id: int, user: str, comment: str | None,
+             duration: str | None) -> dict[str, Any]:
+        rt = self.runtime()
+        with transaction(rt.sessions) as session:
+            act(session, alert_id, ActionInput(action="acknowledge", user=user,
+                                               comment=comment, duration=duration), rt.clock())
+        with rt.sessions() as session:
+            return alert_detail(session, alert_id)
+
+    async def acknowledge_alert(self, alert_id: int, user: str, comment: str | None = None,
+                                duration: str | None = None) -> dict[str, Any]:
+        """Acknowledge an alert (optionally until `duration`, like "10m")."""
+        return await asyncio.to_thread(self._ack, alert_id, user, comment, duration)
+
+    def _summary(self) -> dict[str, Any]:
+        rt = self.runtime()
+        with rt.sessions() as session:
+            return alert_summary(session, rt.clock())
+
+    async def get_alert_summary(self) -> dict[str, Any]:
+        """Return open-alert counts and mean times to acknowledge and resolve."""
+        return await asyncio.to_thread(self._summary)
+
+
 redis_health_checker = RedisHealthChecker()
+redis_alert_manager = RedisAlertManager()
 redis_metrics_collector = RedisMetricsCollector()

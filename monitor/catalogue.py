@@ -448,7 +448,16 @@ HEALTH: tuple[Metric, ...] = (
            None),
 )
 
-ALL_METRICS: tuple[Metric, ...] = SCALARS + DERIVED + HEALTH
+# Alert series, from the alerts table.
+ALERTS: tuple[Metric, ...] = (
+    Metric("alerts", "gauge", "alerts", "Open alerts by status and severity",
+           "alerts table", None, ("status", "severity")),
+    Metric("memory_alerts_total", "counter", "alerts",
+           "Memory alerts that became active since the history began (seed name)",
+           "alerts table, rules labelled category=memory", None),
+)
+
+ALL_METRICS: tuple[Metric, ...] = SCALARS + DERIVED + HEALTH + ALERTS
 BY_NAME: dict[str, Metric] = {m.name: m for m in ALL_METRICS}
 SCALAR_FIELDS: frozenset[str] = frozenset(m.field for m in SCALARS if m.field)
 # Fields read for derived metrics but not exported on their own.

@@ -324,5 +324,73 @@ def status(settings: Settings) -> None:
                    f"{breaker.failures} failures{when}")
 
 
+@main.group()
+def alerts() -> None:
+    """List, acknowledge and resolve alerts."""
+
+
+@alerts.command("list")
+@click.option("--status", type=click.Choice(["pending", "active", "acknowledged", "resolved"]))
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 500))
+@with_settings
+def alerts_list(settings: Settings, status: str | None, limit: int) -> None:
+    """List the newest alerts."""
+    from monitor.alerts.service import AlertFilter, list_alerts
+
+    rt = _runtime(settings)
+    with rt.sessions() as session:
+        page, _ = list_alerts(session, AlertFilter(status=status, limit=limit))
+    if not page:
+        click.echo("no alerts")
+    for alert in page:
+        click.echo(f"{alert['id']:>5}  {_coloured(alert['status'], 12)} {alert['severity']:<8} "
+                   f"{alert['project']}/{alert['target']:<16} {alert['rule']:<28} "
+                   f"{alert['summary']}")
+
+
+def _alert_action(settings: Settings, alert_id: int, action: str, user: str,
+                  comment: str | None, duration: str | None = None) -> None:
+    from monitor.alerts.service import ActionInput, AlertError, act
+    from monitor.db import transaction
+
+    rt = _runtime(settings)
+    try:
+        with transaction(rt.sessions) as session:
+            alert, _ = act(session, alert_id, ActionInput(
+                action=action, user=user, comment=comment, duration=duration), rt.clock())
+            status = alert.status
+    except AlertError as exc:
+        _fail(str(exc))
+    click.echo(f"alert {alert_id} is {status}")
+
+
+def _default_user() -> str:
+    import getpass
+
+    return getpass.getuser()
+
+
+@alerts.command("ack")
+@click.argument("alert_id", type=int)
+@click.option("--user", default=_default_user, show_default="your login")
+@click.option("--comment")
+@click.option("--duration", help="Acknowledge until then, like 10m or 2h.")
+@with_settings
+def alerts_ack(settings: Settings, alert_id: int, user: str, comment: str | None,
+               duration: str | None) -> None:
+    """Acknowledge ALERT_ID: no more repeats while it lasts."""
+    _alert_action(settings, alert_id, "acknowledge", user, comment, duration)
+
+
+@alerts.command("resolve")
+@click.argument("alert_id", type=int)
+@click.option("--user", default=_default_user, show_default="your login")
+@click.option("--comment")
+@with_settings
+def alerts_resolve(settings: Settings, alert_id: int, user: str, comment: str | None) -> None:
+    """Resolve ALERT_ID by hand (it fires again as a new alert if the condition holds)."""
+    _alert_action(settings, alert_id, "resolve", user, comment)
+
+
 if __name__ == "__main__":
     main()

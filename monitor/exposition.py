@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from monitor import catalogue
 from monitor.catalogue import SCALARS
-from monitor.db import CircuitBreaker, HealthResult
+from monitor.db import Alert, CircuitBreaker, HealthResult
 from monitor.history import TargetView, latest_views
 from monitor.measures import hit_rate, memory_percentage
 
@@ -248,12 +248,45 @@ class HistoryCollector(Collector):
             views = latest_views(session, now, RATE_WINDOW, project_id=self.project_id)
             health = latest_health_results(session)
             breakers = {b.target_id: b for b in session.scalars(select(CircuitBreaker))}
+            open_alerts, memory_alerts = alert_counts(session)
         fam = Families(self.prefix)
         for view in views:
+            base = (view.project, view.target.name)
             emit_target(fam, view, now)
-            emit_health(fam, (view.project, view.target.name), health.get(view.target.id),
-                        breakers.get(view.target.id), now)
+            emit_health(fam, base, health.get(view.target.id), breakers.get(view.target.id), now)
+            emit_alerts(fam, base, open_alerts.get(view.target.id, {}),
+                        memory_alerts.get(view.target.id, 0))
         yield from fam
+
+
+OPEN_STATUSES = ("pending", "active", "acknowledged")
+SEVERITIES = ("info", "warning", "critical")
+
+
+def alert_counts(session: Session) -> tuple[dict[int, dict[tuple[str, str], int]], dict[int, int]]:
+    """Count open alerts per target by (status, severity), and memory alerts ever raised."""
+    open_rows = session.execute(
+        select(Alert.target_id, Alert.status, Alert.severity, func.count())
+        .where(Alert.status.in_(OPEN_STATUSES))
+        .group_by(Alert.target_id, Alert.status, Alert.severity)).all()
+    open_alerts: dict[int, dict[tuple[str, str], int]] = {}
+    for target_id, status, severity, count in open_rows:
+        open_alerts.setdefault(target_id, {})[(status, severity)] = int(count)
+    memory_rows = session.execute(
+        select(Alert.target_id, func.count())
+        .where(Alert.activated_at.is_not(None),
+               Alert.labels["category"].as_string() == "memory")
+        .group_by(Alert.target_id)).all()
+    return open_alerts, {target_id: int(count) for target_id, count in memory_rows}
+
+
+def emit_alerts(fam: Families, base: Labels, counts: dict[tuple[str, str], int],
+                memory_alerts: int) -> None:
+    """Add open-alert counts (every status and severity, zeros included) and memory alerts."""
+    for status in OPEN_STATUSES:
+        for severity in SEVERITIES:
+            fam.add("alerts", base + (status, severity), float(counts.get((status, severity), 0)))
+    fam.add("memory_alerts_total", base, float(memory_alerts))
 
 
 def latest_health_results(session: Session) -> dict[int, HealthResult]:

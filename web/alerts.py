@@ -83,7 +83,8 @@ def _time(name: str) -> datetime | None:
 
 
 def _filter() -> AlertFilter:
-    limit = optional_int("limit") or 50
+    limit = optional_int("limit")
+    limit = 50 if limit is None else limit
     if not 1 <= limit <= MAX_LIMIT:
         raise ApiError(400, "invalid_parameter", f"limit must be between 1 and {MAX_LIMIT}")
     return AlertFilter(status=_choice("status", STATUSES), severity=_choice("severity", SEVERITIES),

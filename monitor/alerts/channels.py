@@ -95,7 +95,7 @@ def validate_config(kind: str, config: dict[str, Any]) -> dict[str, Any]:
     if kind not in KINDS:
         raise ValueError(f"kind: unknown channel kind {kind!r}; expected one of {', '.join(KINDS)}")
     if not isinstance(config, dict):
-        raise ValueError("config: expected an object")
+        raise ValueError("config: expected an object")  # noqa: TRY004 - the contract is ValueError
     unknown = sorted(set(config) - _FIELDS[kind])
     if unknown:  # a typo like "smtp_hots" must not silently fall back to a default
         raise ValueError(f"{unknown[0]}: unknown field for a {kind} channel")
@@ -183,7 +183,7 @@ def _headers(raw: Any) -> dict[str, str]:
     if raw is None:
         return {}
     if not isinstance(raw, dict):
-        raise ValueError("headers: expected an object of header name to value")
+        raise ValueError("headers: expected an object of name to value")  # noqa: TRY004
     for name, value in raw.items():
         if not isinstance(name, str) or not _HEADER_NAME.match(name):
             raise ValueError(f"headers: {name!r} is not a valid header name")
@@ -239,9 +239,9 @@ def _port(raw: Any) -> int:
 
 def _bool(raw: Any, field: str) -> bool:
     """Return a boolean field, refusing strings like "false" that would read as true."""
-    if not isinstance(raw, bool):
-        raise ValueError(f"{field}: expected true or false")
-    return raw
+    if isinstance(raw, bool):
+        return raw
+    raise ValueError(f"{field}: expected true or false")
 
 
 # --- masking ---------------------------------------------------------------------------------
@@ -299,8 +299,9 @@ def _secrets(kind: str, config: Mapping[str, Any]) -> list[str]:
     url = config.get("url")
     if isinstance(url, str):
         found += _url_secrets(url, kind == "slack")
-    # longest first, so a secret containing another is removed whole
-    return sorted({secret for secret in found if secret}, key=len, reverse=True)
+    # shorter strings are no credible secret (a query "x=1"), and scrubbing them would garble
+    # status codes; longest first, so a secret containing another is removed whole
+    return sorted({secret for secret in found if len(secret) >= 6}, key=len, reverse=True)
 
 
 def _url_secrets(url: str, secret_tail: bool) -> list[str]:

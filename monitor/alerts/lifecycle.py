@@ -9,8 +9,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from monitor.alerts.rules import Condition
+
+class AlertStatus(StrEnum):
+    PENDING = "pending"
+    ACTIVE = "active"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
 
 PENDING, ACTIVE, ACKNOWLEDGED, RESOLVED = "pending", "active", "acknowledged", "resolved"
 OPEN = (PENDING, ACTIVE, ACKNOWLEDGED)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -130,10 +131,9 @@ def test_webhook_payload_equals_what_alertmanager_itself_sends(
 def _notification(am: Alertmanager, alert_labels: dict[str, str],
                   status: str) -> dict[str, Any] | None:
     """Return the last webhook payload Alertmanager sent about these labels with this status."""
-    for payload in reversed(am.notifications()):
-        if payload["status"] == status and payload["commonLabels"] == alert_labels:
-            return payload
-    return None
+    found = [payload for payload in am.notifications()
+             if payload["status"] == status and payload["commonLabels"] == alert_labels]
+    return found[-1] if found else None
 
 
 # --- slack -----------------------------------------------------------------------------------
@@ -152,8 +152,7 @@ def test_slack_posts_one_readable_line_per_alert(receiver: HTTPReceiver) -> None
 
 
 def test_slack_escapes_its_markup_characters(receiver: HTTPReceiver) -> None:
-    alert = message()
-    risky = AlertMessage(**{**alert.__dict__, "annotations": {"summary": "a < b & c > d"}})
+    risky = replace(message(), annotations={"summary": "a < b & c > d"})
     send_to("slack", {"url": receiver.url}, risky)
 
     assert receiver.bodies()[0]["text"].endswith("— a &lt; b &amp; c &gt; d")
@@ -251,7 +250,7 @@ def test_alertmanager_shows_firing_alert_active_then_resolved(alertmanager: Aler
 
 
 def test_alertmanager_refuses_bad_labels_without_retry(alertmanager: Alertmanager) -> None:
-    bad = message(**{"bad-label": "x"})
+    bad = replace(message(), labels={**labels(), "bad-label": "x"})
     with pytest.raises(DeliveryError) as caught:
         send_to("alertmanager", {"url": alertmanager.url}, bad)
 
@@ -422,3 +421,12 @@ def test_alert_message_refuses_a_resolved_alert_without_end() -> None:
     with pytest.raises(ValueError, match="ends_at"):
         AlertMessage(alert_id=1, fingerprint="f", status="resolved", labels={}, annotations={},
                      starts_at=STARTED, ends_at=None, generator_url="")
+
+
+def test_short_query_values_do_not_garble_the_error(receiver: HTTPReceiver) -> None:
+    receiver.respond_with(401, "unauthorized")
+    with pytest.raises(DeliveryError) as caught:
+        send_to("webhook", {"url": receiver.url + "/hook?x=1"}, message())
+
+    assert "answered 401: unauthorized" in str(caught.value)
+    assert "?x=***" in str(caught.value)

@@ -50,7 +50,8 @@ def alertmanager_binary() -> str:
     """Return the Alertmanager executable, or fail with how to install it."""
     path = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
     if path is None:
-        raise RuntimeError("Alertmanager is not installed: apt-get install -y prometheus-alertmanager")
+        raise RuntimeError("Alertmanager is not installed: "
+                           "apt-get install -y prometheus-alertmanager")
     return path
 
 
@@ -78,7 +79,7 @@ class Alertmanager:
 
     def alerts(self, *, active: bool | None = None, silenced: bool | None = None,
                inhibited: bool | None = None, unprocessed: bool | None = None,
-               filter: list[str] | None = None) -> list[dict[str, Any]]:  # noqa: A002 - API name
+               filter: list[str] | None = None) -> list[dict[str, Any]]:
         """Return GET /api/v2/alerts with the given filters (Alertmanager's defaults if None)."""
         flags = {"active": active, "silenced": silenced, "inhibited": inhibited,
                  "unprocessed": unprocessed}

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
@@ -66,8 +66,7 @@ class HTTPReceiver:
     @property
     def url(self) -> str:
         """Return the base URL, without a trailing slash."""
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -101,7 +100,7 @@ class HTTPReceiver:
         with self._lock:
             self._requests.clear()
 
-    def start(self) -> HTTPReceiver:
+    def start(self) -> Self:
         """Start serving in a background thread."""
         self._thread.start()
         return self
@@ -111,7 +110,7 @@ class HTTPReceiver:
         self._server.shutdown()
         self._server.server_close()
 
-    def __enter__(self) -> HTTPReceiver:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -145,7 +144,7 @@ def _handler_for(receiver: HTTPReceiver) -> type[BaseHTTPRequestHandler]:
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
+        def log_message(self, format: str, *args: Any) -> None:
             pass  # keep test output clean
 
     return Handler
@@ -228,7 +227,7 @@ class SMTPReceiver:
             return AuthResult(success=False, handled=False)
         return AuthResult(success=True, auth_data=auth_data.login)
 
-    def start(self) -> SMTPReceiver:
+    def start(self) -> Self:
         """Start the server thread."""
         self._controller.start()
         return self
@@ -237,7 +236,7 @@ class SMTPReceiver:
         """Stop the server thread."""
         self._controller.stop()
 
-    def __enter__(self) -> SMTPReceiver:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
