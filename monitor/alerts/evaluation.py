@@ -1,8 +1,6 @@
 """Evaluate every rule on every target over the stored history and apply the transitions."""
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -78,8 +76,12 @@ def alert_labels(rule: AlertRule, project: str, target: Target) -> dict[str, str
 
 
 def fingerprint(labels: dict[str, str]) -> str:
-    """A stable hex fingerprint of a label set."""
-    return hashlib.sha256(json.dumps(labels, sort_keys=True).encode()).hexdigest()[:16]
+    """Alertmanager's own fingerprint of a label set (FNV-1a 64 over sorted pairs), in hex."""
+    value = 0xCBF29CE484222325
+    for name in sorted(labels):
+        for byte in name.encode() + b"\xff" + labels[name].encode() + b"\xff":
+            value = ((value ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return f"{value:016x}"
 
 
 def evaluate_all(session: Session, settings: Settings, now: datetime) -> Outcome:

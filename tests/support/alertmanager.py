@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from monitor.alerts.evaluation import fingerprint
 from tests.support.receivers import HTTPReceiver
 from tests.support.servers import free_port, wait_until
 
@@ -56,12 +57,8 @@ def alertmanager_binary() -> str:
 
 
 def labels_fingerprint(labels: Mapping[str, str]) -> str:
-    """Return Alertmanager's fingerprint of a label set (FNV-1a 64 over sorted pairs), as hex."""
-    value = 0xCBF29CE484222325
-    for name in sorted(labels):
-        for byte in name.encode() + b"\xff" + labels[name].encode() + b"\xff":
-            value = ((value ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
-    return f"{value:016x}"
+    """Return Alertmanager's fingerprint of a label set (the domain computes it)."""
+    return fingerprint(dict(labels))
 
 
 @dataclass
