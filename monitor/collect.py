@@ -13,7 +13,6 @@ from redis.retry import Retry
 
 from monitor.catalogue import KEPT_FIELDS, STRING_FIELDS
 
-SLOWLOG_FETCH = 32
 CLIENT_NAME = "redismon"
 # Sections of INFO whose lines are `name:k=v,k=v` and become nested dicts.
 _NESTED_PREFIXES = ("cmdstat_", "errorstat_", "latency_percentiles_usec_", "slave", "db")
@@ -151,10 +150,48 @@ def parse_latency_latest(raw: Iterable[Any]) -> dict[str, list[int]]:
 # Each optional command has a capability name; a refused one is remembered and skipped.
 OPTIONAL_COMMANDS: dict[str, tuple[str, ...]] = {
     "slowlog_len": ("SLOWLOG", "LEN"),
-    "slowlog_get": ("SLOWLOG", "GET", str(SLOWLOG_FETCH)),
+    "slowlog_get": ("SLOWLOG", "GET"),
     "latency_latest": ("LATENCY", "LATEST"),
     "config_maxclients": ("CONFIG", "GET", "maxclients"),
 }
+SLOWLOG_PAGE_SMALL, SLOWLOG_PAGE_FULL = 10, 128
+
+
+@dataclass(frozen=True)
+class ProbePlan:
+    """What the next probe of a target asks, from what earlier probes learned."""
+
+    version: str | None = None  # None until the first answer
+    refused: frozenset[str] = frozenset()
+    with_latencystats: bool = True
+    slowlog_fetch: int = SLOWLOG_PAGE_SMALL
+
+    @property
+    def major(self) -> int | None:
+        return int(self.version.split(".")[0]) if self.version else None
+
+
+def info_command(plan: ProbePlan) -> tuple[str, ...]:
+    """Ask only what the catalogue needs: several sections in one INFO exist since Redis 7."""
+    if plan.major is None or plan.major < 7:
+        return ("INFO", "ALL")
+    sections = ("default", "commandstats") + (("latencystats",) if plan.with_latencystats else ())
+    return ("INFO", *sections)
+
+
+def probe_commands(plan: ProbePlan) -> list[tuple[str, tuple[str, ...]]]:
+    """List the commands of one probe, INFO first, without refused ones."""
+    skipped = set(plan.refused)
+    if plan.major is None or plan.major >= 7:
+        skipped.add("config_maxclients")  # Redis 7 reports maxclients in INFO clients
+    commands = [("info", info_command(plan))]
+    for name, cmd in OPTIONAL_COMMANDS.items():
+        if name in skipped:
+            continue
+        if name == "slowlog_get":
+            cmd = cmd + (str(plan.slowlog_fetch),)
+        commands.append((name, cmd))
+    return commands
 
 
 @dataclass
@@ -186,20 +223,10 @@ def make_client(url: str, *, connect_timeout: float, operation_timeout: float,
     return client
 
 
-def probe_commands(skip: Iterable[str], need_maxclients: bool) -> list[tuple[str, tuple[str, ...]]]:
-    """List the commands of one probe, INFO first, without refused ones."""
-    skipped = set(skip)
-    if not need_maxclients:
-        skipped.add("config_maxclients")
-    commands = [("info", ("INFO", "ALL"))]
-    commands += [(name, cmd) for name, cmd in OPTIONAL_COMMANDS.items() if name not in skipped]
-    return commands
-
-
-def probe(client: redis.Redis, skip: Iterable[str] = (), need_maxclients: bool = False,
+def probe(client: redis.Redis, plan: ProbePlan | None = None,
           clock: Any = time.perf_counter) -> ProbeResult:
     """Send one pipelined round trip; a connection failure gives up=False with the error class."""
-    commands = probe_commands(skip, need_maxclients)
+    commands = probe_commands(plan or ProbePlan())
     pipe = client.pipeline(transaction=False)
     for _, cmd in commands:
         pipe.execute_command(*cmd)

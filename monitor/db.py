@@ -123,6 +123,10 @@ class TargetState(Base):
     version: Mapped[str | None] = mapped_column(String(32), nullable=True)
     last_slowlog_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     refused_commands: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # INFO latencystats is priced like the rest of INFO together: fetched once a minute.
+    latencystats: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    latencystats_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    slowlog_fetch: Mapped[int] = mapped_column(Integer, default=10)
     # A collection claims the target until this time, so two beats never probe twice.
     claimed_until: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     health_claimed_until: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)

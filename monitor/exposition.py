@@ -101,7 +101,8 @@ def emit_target(fam: Families, view: TargetView, now: datetime) -> None:
     _emit_scalars(fam, base, doc)
     _emit_seed(fam, base, doc, view)
     _emit_status(fam, base, doc)
-    _emit_commands(fam, base, doc)
+    latencystats = doc.get("lat") or (view.state.latencystats if view.state else None) or {}
+    _emit_commands(fam, base, doc, latencystats)
     _emit_keyspace(fam, base, doc)
     _emit_replication(fam, base, doc)
     _emit_slowlog_and_latency(fam, base, doc)
@@ -144,8 +145,8 @@ def _emit_status(fam: Families, base: Labels, doc: dict[str, Any]) -> None:
         fam.add("master_link_up", base, _status(strings.get("master_link_status")) or 0.0)
 
 
-def _emit_commands(fam: Families, base: Labels, doc: dict[str, Any]) -> None:
-    latencies = doc.get("lat", {})
+def _emit_commands(fam: Families, base: Labels, doc: dict[str, Any],
+                   latencies: dict[str, Any]) -> None:
     for cmd, (calls, usec, rejected, failed) in sorted(doc.get("cmd", {}).items()):
         labels = base + (cmd,)
         fam.add("commands_total", labels, calls)

@@ -8,7 +8,13 @@ from typing import Any
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.orm import Session
 
-from monitor.collect import ProbeResult, SlowEntry, sample_document
+from monitor.collect import (
+    SLOWLOG_PAGE_FULL,
+    SLOWLOG_PAGE_SMALL,
+    ProbeResult,
+    SlowEntry,
+    sample_document,
+)
 from monitor.db import (
     Project,
     Sample,
@@ -25,29 +31,32 @@ def slot_for(now: datetime, interval: float) -> int:
     return int(now.timestamp() // interval)
 
 
-def get_state(session: Session, target_id: int) -> TargetState:
-    """Return the target's state row, creating it on first use."""
-    state = session.get(TargetState, target_id)
-    if state is None:
-        stmt = insert_for(session, TargetState).values(
-            target_id=target_id, up=False, refused_commands=[]
-        ).on_conflict_do_nothing(index_elements=["target_id"])
-        session.execute(stmt)
-        state = session.get(TargetState, target_id)
-        assert state is not None
-    return state
+def ensure_state(session: Session, target_id: int) -> None:
+    """Create the target's state row if it does not exist yet."""
+    session.execute(insert_for(session, TargetState).values(
+        target_id=target_id, up=False, refused_commands=[], slowlog_fetch=SLOWLOG_PAGE_SMALL,
+    ).on_conflict_do_nothing(index_elements=["target_id"]))
+
+
+@dataclass(frozen=True)
+class StateSnapshot:
+    """What a collection needs to know of the target's previous state."""
+
+    run_id: str | None = None
+    last_slowlog_id: int | None = None
+    refused: frozenset[str] = frozenset()
 
 
 def record_probe(session: Session, target_id: int, slot: int, now: datetime,
-                 result: ProbeResult) -> int | None:
+                 result: ProbeResult, before: StateSnapshot) -> int | None:
     """Store a probe as a sample unless the slot already has one; return the new sample id."""
-    state = get_state(session, target_id)
     doc: dict[str, Any] = {}
     new_slow: list[SlowEntry] = []
     run_id = str(result.info.get("run_id", "")) or None
     if result.up:
-        restarted = state.run_id is not None and run_id != state.run_id
-        doc, new_slow = sample_document(result, None if restarted else state.last_slowlog_id)
+        restarted = before.run_id is not None and run_id != before.run_id
+        doc, new_slow = sample_document(result, None if restarted else before.last_slowlog_id)
+    latencystats = doc.pop("lat", None)
     stmt = insert_for(session, Sample).values(
         target_id=target_id, slot=slot, collected_at=now, up=result.up, error=result.error,
         probe_seconds=result.seconds, data=doc,
@@ -56,7 +65,12 @@ def record_probe(session: Session, target_id: int, slot: int, now: datetime,
     if sample_id is None:
         return None  # another worker or a redelivered task already wrote this slot
     _store_slowlog(session, target_id, run_id, new_slow)
-    _advance_state(session, state, sample_id, now, result, run_id, doc)
+    values = _next_state(sample_id, now, result, run_id, doc, before, new_slow)
+    if latencystats:  # absent unless this probe asked for it
+        values.update(latencystats=latencystats, latencystats_at=now)
+    newer = (TargetState.last_collected_at.is_(None)) | (TargetState.last_collected_at < now)
+    session.execute(update(TargetState).where(TargetState.target_id == target_id, newer)
+                    .values(values))
     return int(sample_id)
 
 
@@ -72,22 +86,29 @@ def _store_slowlog(session: Session, target_id: int, run_id: str | None,
     insert_ignore(session, SlowlogEntry, rows, ["target_id", "run_id", "entry_id"])
 
 
-def _advance_state(session: Session, state: TargetState, sample_id: int, now: datetime,
-                   result: ProbeResult, run_id: str | None, doc: dict[str, Any]) -> None:
-    """Move the latest-state row forward, never backwards (a late task must not win)."""
+def _next_state(sample_id: int, now: datetime, result: ProbeResult, run_id: str | None,
+                doc: dict[str, Any], before: StateSnapshot,
+                new_slow: list[SlowEntry]) -> dict[str, Any]:
+    """The state row's new values; a late task never moves it backwards (see the caller)."""
     values: dict[str, Any] = {"last_sample_id": sample_id, "last_collected_at": now,
                               "up": result.up, "error": result.error}
-    if result.up:
-        values.update(run_id=run_id, version=doc["s"].get("redis_version"),
-                      refused_commands=sorted(set(state.refused_commands) | result.refused))
-        if "slowlog" in doc and "last_id" in doc["slowlog"]:
-            values["last_slowlog_id"] = doc["slowlog"]["last_id"]
-        elif run_id != state.run_id:
-            values["last_slowlog_id"] = None
-    newer = (TargetState.last_collected_at.is_(None)) | (TargetState.last_collected_at < now)
-    session.execute(
-        update(TargetState).where(TargetState.target_id == state.target_id, newer).values(values)
-    )
+    if not result.up:
+        return values
+    values.update(run_id=run_id, version=doc["s"].get("redis_version"),
+                  refused_commands=sorted(before.refused | result.refused))
+    fetched = len(result.replies.get("slowlog_get", []))
+    # A page full of new entries may have missed some: ask for a big page next time.
+    full_page = fetched >= SLOWLOG_PAGE_SMALL and len(new_slow) == fetched
+    values["slowlog_fetch"] = SLOWLOG_PAGE_FULL if full_page else SLOWLOG_PAGE_SMALL
+    if full_page and before.last_slowlog_id is not None and run_id == before.run_id:
+        # Entries older than this page may be unseen: keep the mark, re-read with a big page
+        # (entries already stored are skipped by their key).
+        values["last_slowlog_id"] = before.last_slowlog_id
+    elif "slowlog" in doc and "last_id" in doc["slowlog"]:
+        values["last_slowlog_id"] = doc["slowlog"]["last_id"]
+    elif run_id != before.run_id:
+        values["last_slowlog_id"] = None
+    return values
 
 
 @dataclass(frozen=True)

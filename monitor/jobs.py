@@ -12,14 +12,24 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from monitor.collect import ClientCache, ProbeResult, probe
-from monitor.control import monitoring_enabled
-from monitor.db import Heartbeat, Lease, Target, TargetState, TaskRun, insert_for, transaction
+from monitor.collect import SLOWLOG_PAGE_SMALL, ClientCache, ProbePlan, ProbeResult, probe
+from monitor.control import MONITORING, monitoring_enabled
+from monitor.db import (
+    CircuitBreaker,
+    ControlFlag,
+    Heartbeat,
+    Lease,
+    Target,
+    TargetState,
+    TaskRun,
+    insert_for,
+    transaction,
+)
 from monitor.health.breaker import BreakerPolicy
-from monitor.health.service import HealthReport, breaker_allows, breaker_report, check_target
+from monitor.health.service import HealthReport, breaker_allows_in, breaker_record_in, check_target
 from monitor.health.service import store_report as store_health_report
 from monitor.alerts.evaluation import Outcome, evaluate_all
-from monitor.history import get_state, record_probe
+from monitor.history import StateSnapshot, ensure_state, record_probe
 from monitor.settings import Settings
 
 Clock = Callable[[], datetime]
@@ -36,7 +46,7 @@ def enabled_target_ids(sessions: sessionmaker[Session]) -> list[int]:
 def claim(session: Session, target_id: int, now: datetime, interval: float,
           column: str = "claimed_until") -> bool:
     """Claim the target's next collection (or health check) with a conditional UPDATE."""
-    get_state(session, target_id)
+    ensure_state(session, target_id)
     held = getattr(TargetState, column)
     until = now + timedelta(seconds=interval / 2)
     result = session.execute(
@@ -55,13 +65,41 @@ class CollectOutcome:
     up: bool | None = None
 
 
-def _needs_config_maxclients(version: str | None) -> bool:
-    """Redis 7 reports maxclients in INFO; older servers need CONFIG GET."""
-    return version is not None and int(version.split(".")[0]) < 7
-
-
 # Errors where the target answered: they say nothing about its reachability.
 NOT_BREAKER_FAILURES = frozenset({"InfoRefused"})
+LATENCYSTATS_EVERY = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class Collection:
+    """Everything one collection needs, read in one query."""
+
+    url: str
+    plan: ProbePlan
+    before: StateSnapshot
+    breaker_clean: bool  # closed with no failure counted: nothing to tell it on success
+
+
+def _read_collection(session: Session, target_id: int, now: datetime) -> Collection | str:
+    row = session.execute(
+        select(Target.url, Target.enabled, TargetState, CircuitBreaker.state,
+               CircuitBreaker.failures, ControlFlag.enabled)
+        .outerjoin(TargetState, TargetState.target_id == Target.id)
+        .outerjoin(CircuitBreaker, CircuitBreaker.target_id == Target.id)
+        .outerjoin(ControlFlag, ControlFlag.name == MONITORING)
+        .where(Target.id == target_id)).first()
+    if row is None or not row[1]:
+        return "skipped"
+    url, _, state, breaker_state, failures, monitoring = row
+    if monitoring is False:
+        return "paused"
+    state = state or TargetState(refused_commands=[], slowlog_fetch=SLOWLOG_PAGE_SMALL)
+    due = state.latencystats_at is None or now - state.latencystats_at >= LATENCYSTATS_EVERY
+    refused = frozenset(state.refused_commands or ())
+    return Collection(
+        url, ProbePlan(state.version, refused, due, state.slowlog_fetch or SLOWLOG_PAGE_SMALL),
+        StateSnapshot(state.run_id, state.last_slowlog_id, refused),
+        breaker_state in (None, "closed") and not failures)
 
 
 def collect_target(sessions: sessionmaker[Session], clients: ClientCache, target_id: int,
@@ -69,27 +107,23 @@ def collect_target(sessions: sessionmaker[Session], clients: ClientCache, target
                    policy: BreakerPolicy | None = None) -> CollectOutcome:
     """Probe one target once and store the sample; safe to run twice for the same slot."""
     policy = policy or BreakerPolicy()
-    with transaction(sessions) as session:
-        target = session.get(Target, target_id)
-        if target is None or not target.enabled:
-            return CollectOutcome(target_id, "skipped")
-        if not monitoring_enabled(session):
-            return CollectOutcome(target_id, "paused")
-        if not claim(session, target_id, clock(), interval):
-            return CollectOutcome(target_id, "claimed")
-        state = session.get(TargetState, target_id)
-        assert state is not None
-        url, skip = target.url, list(state.refused_commands)
-        need_maxclients = _needs_config_maxclients(state.version)
     now = clock()
-    if breaker_allows(sessions, target_id, now):
-        result = probe(clients.get(url), skip, need_maxclients)
-        failed = not result.up and result.error not in NOT_BREAKER_FAILURES
-        breaker_report(sessions, target_id, now, result.error if failed else None, policy)
+    with transaction(sessions) as session:
+        found = _read_collection(session, target_id, now)
+        if isinstance(found, str):
+            return CollectOutcome(target_id, found)
+        if not claim(session, target_id, now, interval):
+            return CollectOutcome(target_id, "claimed")
+        allowed = found.breaker_clean or breaker_allows_in(session, target_id, now)
+    if allowed:
+        result = probe(clients.get(found.url), found.plan)
     else:
         result = ProbeResult(up=False, seconds=0.0, error="CircuitOpen")
+    failed = not result.up and result.error not in NOT_BREAKER_FAILURES
     with transaction(sessions) as session:
-        sample_id = record_probe(session, target_id, slot, now, result)
+        sample_id = record_probe(session, target_id, slot, now, result, found.before)
+        if allowed and (failed or not found.breaker_clean):
+            breaker_record_in(session, target_id, now, result.error if failed else None, policy)
     status = "stored" if sample_id is not None else "duplicate"
     return CollectOutcome(target_id, status, sample_id, result.up)
 

@@ -99,6 +99,9 @@ def upgrade() -> None:
     sa.Column('version', sa.String(length=32), nullable=True),
     sa.Column('last_slowlog_id', sa.BigInteger(), nullable=True),
     sa.Column('refused_commands', sa.JSON(), nullable=False),
+    sa.Column('latencystats', sa.JSON(), nullable=True),
+    sa.Column('latencystats_at', monitor.db.UtcDateTime(), nullable=True),
+    sa.Column('slowlog_fetch', sa.Integer(), nullable=False),
     sa.Column('claimed_until', monitor.db.UtcDateTime(), nullable=True),
     sa.ForeignKeyConstraint(['target_id'], ['targets.id'], name=op.f('fk_target_state_target_id_targets'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('target_id', name=op.f('pk_target_state'))

@@ -65,26 +65,38 @@ def _save(row: CircuitBreaker, state: BreakerState, now: datetime) -> None:
     row.next_probe_at, row.last_error, row.updated_at = state.next_probe_at, state.last_error, now
 
 
+def breaker_allows_in(session: Session, target_id: int, now: datetime) -> bool:
+    """Ask the breaker inside the caller's transaction (half-opening it if due)."""
+    row = _load_breaker(session, target_id, now)
+    allowed, state = may_probe(_state_of(row), now)
+    if state != _state_of(row):
+        _save(row, state, now)
+    return allowed
+
+
+def breaker_record_in(session: Session, target_id: int, now: datetime, error: str | None,
+                      policy: BreakerPolicy) -> BreakerState:
+    """Tell the breaker how a probe went, inside the caller's transaction; write only changes."""
+    row = _load_breaker(session, target_id, now)
+    current = _state_of(row)
+    state = after_success(current) if error is None else after_failure(
+        current, now, error, policy)
+    if state != current:
+        _save(row, state, now)
+    return state
+
+
 def breaker_allows(sessions: sessionmaker[Session], target_id: int, now: datetime) -> bool:
-    """Ask the shared breaker whether this probe may touch the target (half-opening it if due)."""
+    """Ask the shared breaker whether this probe may touch the target."""
     with transaction(sessions) as session:
-        row = _load_breaker(session, target_id, now)
-        allowed, state = may_probe(_state_of(row), now)
-        if state != _state_of(row):
-            _save(row, state, now)
-        return allowed
+        return breaker_allows_in(session, target_id, now)
 
 
 def breaker_report(sessions: sessionmaker[Session], target_id: int, now: datetime,
                    error: str | None, policy: BreakerPolicy) -> BreakerState:
-    """Tell the breaker how a probe went."""
+    """Tell the shared breaker how a probe went."""
     with transaction(sessions) as session:
-        row = _load_breaker(session, target_id, now)
-        current = _state_of(row)
-        state = after_success(current) if error is None else after_failure(
-            current, now, error, policy)
-        _save(row, state, now)
-        return state
+        return breaker_record_in(session, target_id, now, error, policy)
 
 
 def breaker_view(row: CircuitBreaker | None) -> dict[str, Any]:

@@ -172,3 +172,43 @@ def test_sqlite_history_works_the_same(
         assert session.scalar(select(func.count()).select_from(Sample)) == 1
         sample = session.scalar(select(Sample))
         assert sample is not None and sample.collected_at.tzinfo is not None
+
+
+def test_latencystats_once_a_minute_and_kept_on_the_state(
+        pg_runtime: Runtime, redis_server: RedisServer, clients: ClientCache) -> None:
+    target_id = _target(pg_runtime, redis_server.url, "latency")
+    clock = Clock()
+    fetched = []
+    for slot in range(1, 9):  # 8 collections, 10 s apart
+        redis_server.client().get("k")
+        collect_target(pg_runtime.sessions, clients, target_id, slot, clock, INTERVAL)
+        with pg_runtime.sessions() as session:
+            state = session.get(TargetState, target_id)
+            assert state is not None and state.latencystats
+            fetched.append(state.latencystats_at)
+        clock.advance(INTERVAL)
+    assert len(set(fetched)) == 2  # at 0 s and at 60 s
+    assert "get" in state.latencystats
+    assert state.version and state.version.startswith("7")
+
+
+def test_a_full_slowlog_page_asks_for_a_bigger_one(
+        pg_runtime: Runtime, redis_factory: Callable[..., RedisServer],
+        clients: ClientCache) -> None:
+    server = redis_factory("--slowlog-log-slower-than", "0")
+    target_id = _target(pg_runtime, server.url, "busy")
+    clock = Clock()
+    collect_target(pg_runtime.sessions, clients, target_id, 1, clock, INTERVAL)
+    for i in range(50):
+        server.client().set(f"k{i}", i)
+    clock.advance(INTERVAL)
+    collect_target(pg_runtime.sessions, clients, target_id, 2, clock, INTERVAL)
+    with pg_runtime.sessions() as session:
+        assert session.get(TargetState, target_id).slowlog_fetch == 128
+    clock.advance(INTERVAL)
+    collect_target(pg_runtime.sessions, clients, target_id, 3, clock, INTERVAL)
+    with pg_runtime.sessions() as session:
+        stored = session.scalar(select(func.count()).select_from(SlowlogEntry).where(
+            SlowlogEntry.target_id == target_id))
+        assert session.get(TargetState, target_id).slowlog_fetch == 10
+    assert stored >= 50  # nothing lost between the small page and the big one

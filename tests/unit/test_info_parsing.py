@@ -141,3 +141,20 @@ def test_subcommand_stats_keep_their_pipe_name() -> None:
     parsed = parse_info("cmdstat_client|setname:calls=3,usec=6,usec_per_call=2.00,"
                         "rejected_calls=0,failed_calls=1\r\n")
     assert info_document(parsed)["cmd"] == {"client|setname": [3, 6, 0, 1]}
+
+
+def test_probe_asks_only_what_it_needs() -> None:
+    from monitor.collect import ProbePlan, probe_commands
+
+    first = dict(probe_commands(ProbePlan()))
+    assert first["info"] == ("INFO", "ALL")  # the version is not known yet
+    assert "config_maxclients" not in first
+    seven = dict(probe_commands(ProbePlan("7.0.15", with_latencystats=False)))
+    assert seven["info"] == ("INFO", "default", "commandstats")
+    assert seven["slowlog_get"] == ("SLOWLOG", "GET", "10")
+    with_latency = dict(probe_commands(ProbePlan("7.2.4", slowlog_fetch=128)))
+    assert with_latency["info"] == ("INFO", "default", "commandstats", "latencystats")
+    assert with_latency["slowlog_get"] == ("SLOWLOG", "GET", "128")
+    six = dict(probe_commands(ProbePlan("6.2.14", frozenset({"latency_latest"}))))
+    assert six["info"] == ("INFO", "ALL") and "latency_latest" not in six
+    assert six["config_maxclients"] == ("CONFIG", "GET", "maxclients")
