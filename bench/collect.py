@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -40,9 +40,16 @@ from redis.connection import Connection  # noqa: E402
 from sqlalchemy import Engine, text  # noqa: E402
 from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
 
-from monitor.collect import ClientCache, ProbeResult, parse_info, probe, sample_document  # noqa: E402
+from monitor.collect import (  # noqa: E402
+    ClientCache,
+    ProbePlan,
+    ProbeResult,
+    parse_info,
+    probe,
+    sample_document,
+)
 from monitor.db import make_engine, make_sessionmaker, transaction, utcnow  # noqa: E402
-from monitor.history import record_probe  # noqa: E402
+from monitor.history import StateSnapshot, record_probe  # noqa: E402
 from monitor.jobs import collect_target  # noqa: E402
 from monitor.runtime import migrate  # noqa: E402
 from monitor.targets import add_target  # noqa: E402
@@ -55,8 +62,9 @@ from tests.support.servers import (  # noqa: E402
 )
 
 EXPORTER = "/usr/bin/prometheus-redis-exporter"
-# collect_target's claim holds a target for interval/2; a tiny interval makes each call real.
-TINY_INTERVAL = 1e-9
+# Collections run on a simulated clock that moves one production interval per call, so the
+# claim, the slot and the once-a-minute latencystats behave exactly as under beat.
+INTERVAL = 10.0
 TIMEOUT = 10.0
 GOAL_ROUND_TRIPS = 1
 GOAL_COST_RATIO = 0.5
@@ -468,11 +476,29 @@ def split_evenly(total: int, parts: int) -> list[int]:
     return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
 
 
+class SteadyPlans:
+    """The probe plans collect_target uses once it knows the server: latencystats one probe
+    in six (once a minute at the default 10 s interval)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.version: str | None = None
+
+    def next(self) -> ProbePlan:
+        """Return the plan of the next probe."""
+        self.calls += 1
+        return ProbePlan(self.version, with_latencystats=self.calls % 6 == 1)
+
+
+PLANS = SteadyPlans()
+
+
 def checked_probe(client: redis.Redis) -> ProbeResult:
-    """Probe like collect_target does for Redis 7 and fail loudly if the target is down."""
-    result = probe(client)
+    """Probe like collect_target does in steady state and fail loudly if the target is down."""
+    result = probe(client, PLANS.next())
     if not result.up:
         raise BenchError(f"probe failed: {result.error}")
+    PLANS.version = str(result.info.get("redis_version"))
     return result
 
 
@@ -593,6 +619,11 @@ class Collector:
                  target_id: int) -> None:
         self.sessions, self.clients, self.target_id = sessions, clients, target_id
         self.slot = 0
+        self.now = utcnow()
+
+    def clock(self) -> datetime:
+        """Return the simulated time of the current collection."""
+        return self.now
 
     def next_slot(self) -> int:
         """Return a slot no collection used yet."""
@@ -601,9 +632,10 @@ class Collector:
 
     def collect(self) -> float:
         """Run one collection, check it stored an up sample, and return its duration."""
+        self.now += timedelta(seconds=INTERVAL)
         started = time.perf_counter()
         outcome = collect_target(self.sessions, self.clients, self.target_id,
-                                 self.next_slot(), utcnow, TINY_INTERVAL)
+                                 self.next_slot(), self.clock, INTERVAL)
         elapsed = time.perf_counter() - started
         if outcome.status != "stored" or not outcome.up:
             raise BenchError(f"collect_target returned {outcome}")
@@ -623,12 +655,13 @@ def timed(times: int, action: Callable[[], Any]) -> float:
 def measure_split(collector: Collector, redis_url: str, times: int) -> Split:
     """Time probe, INFO parsing, document building and the DB write each on its own."""
     client = collector.clients.get(redis_url)
-    raw_info = client.execute_command("INFO", "ALL")
+    raw_info = client.execute_command("INFO", "default", "commandstats")
     result = checked_probe(client)
 
     def write() -> None:
         with transaction(collector.sessions) as session:
-            record_probe(session, collector.target_id, collector.next_slot(), utcnow(), result)
+            record_probe(session, collector.target_id, collector.next_slot(), utcnow(), result,
+                         StateSnapshot())
 
     return Split(probe=timed(times, lambda: checked_probe(client)),
                  parse_info=timed(times, lambda: parse_info(raw_info)),

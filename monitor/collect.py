@@ -21,11 +21,15 @@ _NESTED_PREFIXES = ("cmdstat_", "errorstat_", "latency_percentiles_usec_", "slav
 # --- INFO parsing -----------------------------------------------------------------------
 
 
+_FLOAT_CHARS = frozenset("0123456789.-+e")
+
+
 def _number(text: str) -> int | float | str:
-    try:
+    # Most INFO values are integers; testing first is much cheaper than failing int().
+    if text.isdigit() or (text[:1] == "-" and text[1:].isdigit()):
         return int(text)
-    except ValueError:
-        pass
+    if not text or not _FLOAT_CHARS.issuperset(text):
+        return text
     try:
         value = float(text)
     except ValueError:
@@ -56,62 +60,33 @@ def parse_info(text: str) -> dict[str, Any]:
 # --- sample documents -------------------------------------------------------------------
 
 
-def _scalars(info: dict[str, Any]) -> dict[str, float]:
-    return {
-        name: value
-        for name, value in info.items()
-        if name in KEPT_FIELDS and isinstance(value, int | float)
-    }
-
-
-def _strings(info: dict[str, Any]) -> dict[str, str]:
-    return {name: str(info[name]) for name in STRING_FIELDS if name in info}
-
-
-def _labelled(info: dict[str, Any], prefix: str) -> dict[str, dict[str, Any]]:
-    return {
-        name[len(prefix):]: value
-        for name, value in info.items()
-        if name.startswith(prefix) and isinstance(value, dict)
-    }
-
-
-def _commands(info: dict[str, Any]) -> dict[str, list[float]]:
-    """Return {cmd: [calls, usec, rejected_calls, failed_calls]}."""
-    return {
-        cmd: [s.get("calls", 0), s.get("usec", 0), s.get("rejected_calls", 0),
-              s.get("failed_calls", 0)]
-        for cmd, s in _labelled(info, "cmdstat_").items()
-    }
-
-
-def _keyspace(info: dict[str, Any]) -> dict[str, list[float]]:
-    return {
-        name: [v.get("keys", 0), v.get("expires", 0), v.get("avg_ttl", 0)]
-        for name, v in info.items()
-        if name.startswith("db") and name[2:].isdigit() and isinstance(v, dict)
-    }
-
-
-def _replicas(info: dict[str, Any]) -> list[dict[str, Any]]:
-    return [
-        {k: v.get(k) for k in ("ip", "port", "state", "offset", "lag")}
-        for name, v in sorted(info.items())
-        if name.startswith("slave") and name[5:].isdigit() and isinstance(v, dict)
-    ]
+def _nested_entry(doc: dict[str, Any], name: str, value: dict[str, Any]) -> None:
+    """File one `k=v,…` line of INFO under its section of the document."""
+    if name.startswith("cmdstat_"):
+        doc["cmd"][name[8:]] = [value.get("calls", 0), value.get("usec", 0),
+                                value.get("rejected_calls", 0), value.get("failed_calls", 0)]
+    elif name.startswith("latency_percentiles_usec_"):
+        doc["lat"][name[25:]] = value
+    elif name.startswith("errorstat_"):
+        doc["err"][name[10:]] = value.get("count", 0)
+    elif name.startswith("db") and name[2:].isdigit():
+        doc["db"][name] = [value.get("keys", 0), value.get("expires", 0), value.get("avg_ttl", 0)]
+    elif name.startswith("slave") and name[5:].isdigit():
+        doc["repl"].append({k: value.get(k) for k in ("ip", "port", "state", "offset", "lag")})
 
 
 def info_document(info: dict[str, Any]) -> dict[str, Any]:
     """Keep what the catalogue needs from parsed INFO, in a compact JSON-able shape."""
-    return {
-        "f": _scalars(info),
-        "s": _strings(info),
-        "cmd": _commands(info),
-        "lat": _labelled(info, "latency_percentiles_usec_"),
-        "err": {k: v.get("count", 0) for k, v in _labelled(info, "errorstat_").items()},
-        "db": _keyspace(info),
-        "repl": _replicas(info),
-    }
+    doc: dict[str, Any] = {"f": {}, "s": {}, "cmd": {}, "lat": {}, "err": {}, "db": {},
+                           "repl": []}
+    for name, value in info.items():
+        if isinstance(value, dict):
+            _nested_entry(doc, name, value)
+        elif name in KEPT_FIELDS and isinstance(value, int | float):
+            doc["f"][name] = value
+    doc["s"] = {name: str(info[name]) for name in STRING_FIELDS if name in info}
+    doc["repl"].sort(key=lambda r: (str(r["ip"]), str(r["port"])))
+    return doc
 
 
 @dataclass(frozen=True)

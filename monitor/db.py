@@ -188,7 +188,9 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    # No pre-ping: it costs a round trip per checkout on the collection path. A connection
+    # broken by a database restart fails one task, and SQLAlchemy then refreshes the pool.
+    return create_engine(url, pool_size=5, max_overflow=5, pool_recycle=1800)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -218,11 +220,28 @@ def is_unique_violation(exc: Exception) -> bool:
     return getattr(orig, "sqlstate", None) == "23505" or "UNIQUE constraint failed" in str(orig)
 
 
+@contextmanager
+def autocommit(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """Yield a session whose statements commit one by one (no BEGIN/COMMIT round trips)."""
+    with factory() as session:
+        session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        yield session
+
+
 def insert_for(session: Session, model: type[Base]) -> Any:
-    """Return the dialect's INSERT construct, which knows ON CONFLICT."""
+    """Return the dialect's Core INSERT (it knows ON CONFLICT; Core skips the ORM's DML work)."""
+    table = model.__table__
     if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(model)
-    return sqlite.insert(model)
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def core_update(model: type[Base]) -> Any:
+    """Return a Core UPDATE of a model's table: the ORM's bulk-update machinery costs more than
+    the statement itself on the collection path."""
+    from sqlalchemy import update
+
+    return update(model.__table__)
 
 
 def insert_ignore(session: Session, model: type[Base], rows: Sequence[dict[str, Any]],

@@ -21,6 +21,7 @@ from monitor.db import (
     SlowlogEntry,
     Target,
     TargetState,
+    core_update,
     insert_for,
     insert_ignore,
 )
@@ -57,21 +58,33 @@ def record_probe(session: Session, target_id: int, slot: int, now: datetime,
         restarted = before.run_id is not None and run_id != before.run_id
         doc, new_slow = sample_document(result, None if restarted else before.last_slowlog_id)
     latencystats = doc.pop("lat", None)
-    stmt = insert_for(session, Sample).values(
-        target_id=target_id, slot=slot, collected_at=now, up=result.up, error=result.error,
-        probe_seconds=result.seconds, data=doc,
-    ).on_conflict_do_nothing(index_elements=["target_id", "slot"]).returning(Sample.id)
-    sample_id = session.execute(stmt).scalar_one_or_none()
+    sample_id = session.execute(_insert_sample(session), {
+        "target_id": target_id, "slot": slot, "collected_at": now, "up": result.up,
+        "error": result.error, "probe_seconds": result.seconds, "data": doc,
+    }).scalar_one_or_none()
     if sample_id is None:
         return None  # another worker or a redelivered task already wrote this slot
     _store_slowlog(session, target_id, run_id, new_slow)
     values = _next_state(sample_id, now, result, run_id, doc, before, new_slow)
     if latencystats:  # absent unless this probe asked for it
         values.update(latencystats=latencystats, latencystats_at=now)
-    newer = (TargetState.last_collected_at.is_(None)) | (TargetState.last_collected_at < now)
-    session.execute(update(TargetState).where(TargetState.target_id == target_id, newer)
+    table = TargetState.__table__.c
+    newer = table.last_collected_at.is_(None) | (table.last_collected_at < now)
+    session.execute(core_update(TargetState).where(table.target_id == target_id, newer)
                     .values(values))
     return int(sample_id)
+
+
+_INSERT_SAMPLE: dict[str, Any] = {}
+
+
+def _insert_sample(session: Session) -> Any:
+    """The sample INSERT … ON CONFLICT DO NOTHING RETURNING id, built once per dialect."""
+    name = session.get_bind().dialect.name
+    if name not in _INSERT_SAMPLE:
+        _INSERT_SAMPLE[name] = insert_for(session, Sample).on_conflict_do_nothing(
+            index_elements=["target_id", "slot"]).returning(Sample.__table__.c.id)
+    return _INSERT_SAMPLE[name]
 
 
 def _store_slowlog(session: Session, target_id: int, run_id: str | None,

@@ -1,6 +1,7 @@
 """Use cases the thin Celery tasks call: collection, dispatch, heartbeats, task runs."""
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import traceback
@@ -8,8 +9,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.collect import SLOWLOG_PAGE_SMALL, ClientCache, ProbePlan, ProbeResult, probe
@@ -22,11 +24,13 @@ from monitor.db import (
     Target,
     TargetState,
     TaskRun,
+    autocommit,
+    core_update,
     insert_for,
     transaction,
 )
 from monitor.health.breaker import BreakerPolicy
-from monitor.health.service import HealthReport, breaker_allows_in, breaker_record_in, check_target
+from monitor.health.service import HealthReport, breaker_allows, breaker_record_in, check_target
 from monitor.health.service import store_report as store_health_report
 from monitor.alerts.evaluation import Outcome, evaluate_all
 from monitor.history import StateSnapshot, ensure_state, record_probe
@@ -44,17 +48,25 @@ def enabled_target_ids(sessions: sessionmaker[Session]) -> list[int]:
 
 
 def claim(session: Session, target_id: int, now: datetime, interval: float,
-          column: str = "claimed_until") -> bool:
+          column: str = "claimed_until", state_exists: bool = False) -> bool:
     """Claim the target's next collection (or health check) with a conditional UPDATE."""
-    ensure_state(session, target_id)
-    held = getattr(TargetState, column)
+    if not state_exists:
+        ensure_state(session, target_id)
     until = now + timedelta(seconds=interval / 2)
-    result = session.execute(
-        update(TargetState).where(TargetState.target_id == target_id,
-                                  held.is_(None) | (held <= now))
-        .values({column: until})
-    )
+    result = session.execute(_claim_statement(column),
+                             {"b_target_id": target_id, "now": now, "until": until})
     return bool(result.rowcount)
+
+
+@functools.cache
+def _claim_statement(column: str) -> Any:
+    """UPDATE target_state SET column = :until WHERE it is free: built once per column."""
+    table = TargetState.__table__.c
+    held = table[column]
+    return (core_update(TargetState)
+            .where(table.target_id == bindparam("b_target_id"),
+                   held.is_(None) | (held <= bindparam("now", type_=held.type)))
+            .values({column: bindparam("until", type_=held.type)}))
 
 
 @dataclass(frozen=True)
@@ -78,28 +90,36 @@ class Collection:
     plan: ProbePlan
     before: StateSnapshot
     breaker_clean: bool  # closed with no failure counted: nothing to tell it on success
+    state_exists: bool
+
+
+_STATE = TargetState.__table__.c
+_READ_COLLECTION = (
+    select(Target.url, Target.enabled, _STATE.target_id, _STATE.run_id, _STATE.last_slowlog_id,
+           _STATE.refused_commands, _STATE.version, _STATE.latencystats_at,
+           _STATE.slowlog_fetch, CircuitBreaker.state, CircuitBreaker.failures,
+           ControlFlag.enabled)
+    .outerjoin(TargetState, _STATE.target_id == Target.id)
+    .outerjoin(CircuitBreaker, CircuitBreaker.target_id == Target.id)
+    .outerjoin(ControlFlag, ControlFlag.name == MONITORING)
+    .where(Target.id == bindparam("target_id"))
+)
 
 
 def _read_collection(session: Session, target_id: int, now: datetime) -> Collection | str:
-    row = session.execute(
-        select(Target.url, Target.enabled, TargetState, CircuitBreaker.state,
-               CircuitBreaker.failures, ControlFlag.enabled)
-        .outerjoin(TargetState, TargetState.target_id == Target.id)
-        .outerjoin(CircuitBreaker, CircuitBreaker.target_id == Target.id)
-        .outerjoin(ControlFlag, ControlFlag.name == MONITORING)
-        .where(Target.id == target_id)).first()
+    row = session.execute(_READ_COLLECTION, {"target_id": target_id}).first()
     if row is None or not row[1]:
         return "skipped"
-    url, _, state, breaker_state, failures, monitoring = row
+    (url, _, state_id, run_id, last_slowlog_id, refused_list, version, latency_at,
+     slowlog_fetch, breaker_state, failures, monitoring) = row
     if monitoring is False:
         return "paused"
-    state = state or TargetState(refused_commands=[], slowlog_fetch=SLOWLOG_PAGE_SMALL)
-    due = state.latencystats_at is None or now - state.latencystats_at >= LATENCYSTATS_EVERY
-    refused = frozenset(state.refused_commands or ())
+    due = latency_at is None or now - latency_at >= LATENCYSTATS_EVERY
+    refused = frozenset(refused_list or ())
     return Collection(
-        url, ProbePlan(state.version, refused, due, state.slowlog_fetch or SLOWLOG_PAGE_SMALL),
-        StateSnapshot(state.run_id, state.last_slowlog_id, refused),
-        breaker_state in (None, "closed") and not failures)
+        url, ProbePlan(version, refused, due, slowlog_fetch or SLOWLOG_PAGE_SMALL),
+        StateSnapshot(run_id, last_slowlog_id, refused),
+        breaker_state in (None, "closed") and not failures, state_id is not None)
 
 
 def collect_target(sessions: sessionmaker[Session], clients: ClientCache, target_id: int,
@@ -108,13 +128,13 @@ def collect_target(sessions: sessionmaker[Session], clients: ClientCache, target
     """Probe one target once and store the sample; safe to run twice for the same slot."""
     policy = policy or BreakerPolicy()
     now = clock()
-    with transaction(sessions) as session:
+    with autocommit(sessions) as session:  # one read and one conditional UPDATE: no BEGIN
         found = _read_collection(session, target_id, now)
         if isinstance(found, str):
             return CollectOutcome(target_id, found)
-        if not claim(session, target_id, now, interval):
+        if not claim(session, target_id, now, interval, state_exists=found.state_exists):
             return CollectOutcome(target_id, "claimed")
-        allowed = found.breaker_clean or breaker_allows_in(session, target_id, now)
+    allowed = found.breaker_clean or breaker_allows(sessions, target_id, now)
     if allowed:
         result = probe(clients.get(found.url), found.plan)
     else:

@@ -80,7 +80,7 @@ def plan_notifications(session: Session, alert: Alert, silences: list[Silence],
             status="pending", attempts=0, created_at=now, next_attempt_at=now,
         ).on_conflict_do_nothing(
             index_elements=["alert_id", "channel_id", "kind", "sequence"]
-        ).returning(Notification.id)
+        ).returning(Notification.__table__.c.id)
         new_id = session.execute(stmt).scalar_one_or_none()
         if new_id is not None:
             created.append(int(new_id))
