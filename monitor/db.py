@@ -104,7 +104,7 @@ class Sample(Base):
     up: Mapped[bool] = mapped_column(Boolean)
     error: Mapped[str | None] = mapped_column(String(200), nullable=True)
     probe_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
-    data: Mapped[dict[str, Any]] = mapped_column(JsonDoc, default=dict)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # text JSON: cheaper to insert than JSONB
 
 
 class TargetState(Base):

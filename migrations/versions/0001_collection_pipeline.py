@@ -63,7 +63,7 @@ def upgrade() -> None:
     sa.Column('up', sa.Boolean(), nullable=False),
     sa.Column('error', sa.String(length=200), nullable=True),
     sa.Column('probe_seconds', sa.Float(), nullable=True),
-    sa.Column('data', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('data', sa.JSON(), nullable=False),
     sa.ForeignKeyConstraint(['target_id'], ['targets.id'], name=op.f('fk_samples_target_id_targets'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_samples')),
     sa.UniqueConstraint('target_id', 'slot', name=op.f('uq_samples_target_id'))
