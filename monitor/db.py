@@ -104,7 +104,8 @@ class Sample(Base):
     up: Mapped[bool] = mapped_column(Boolean)
     error: Mapped[str | None] = mapped_column(String(200), nullable=True)
     probe_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
-    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # text JSON: cheaper to insert than JSONB
+    # Text JSON, not JSONB: cheaper to insert, and never queried inside.
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
 class TargetState(Base):
@@ -436,7 +437,8 @@ class Notification(Base):
         ForeignKey("notification_channels.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(10))  # firing | resolved
     sequence: Mapped[int] = mapped_column(Integer, default=0)  # 0 first, then repeats
-    status: Mapped[str] = mapped_column(String(10), default="pending")  # pending|sending|sent|failed
+    # pending | sending | sent | failed
+    status: Mapped[str] = mapped_column(String(10), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from monitor.alerts.evaluation import Outcome, evaluate_all
 from monitor.collect import SLOWLOG_PAGE_SMALL, ClientCache, ProbePlan, ProbeResult, probe
 from monitor.control import MONITORING, monitoring_enabled
 from monitor.db import (
@@ -32,7 +33,6 @@ from monitor.db import (
 from monitor.health.breaker import BreakerPolicy
 from monitor.health.service import HealthReport, breaker_allows, breaker_record_in, check_target
 from monitor.health.service import store_report as store_health_report
-from monitor.alerts.evaluation import Outcome, evaluate_all
 from monitor.history import StateSnapshot, ensure_state, record_probe
 from monitor.settings import Settings
 

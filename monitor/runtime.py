@@ -14,8 +14,6 @@ from monitor.settings import Settings
 from monitor.targets import ensure_default_target
 
 
-
-
 def _migrations_dir() -> Path:
     """Find the Alembic scripts, shipped as the `migrations` package beside `monitor`."""
     import migrations

@@ -64,7 +64,7 @@ class AlertMessage:
 
 
 class DeliveryError(Exception):
-    """Sending failed; `retryable` False for errors a retry cannot fix (4xx except 408/429, bad config)."""
+    """Sending failed; `retryable` is False when a retry cannot help (4xx but 408/429, config)."""
 
     def __init__(self, message: str, retryable: bool = True) -> None:
         super().__init__(message)
@@ -91,7 +91,7 @@ _FIELDS: dict[str, frozenset[str]] = {
 
 
 def validate_config(kind: str, config: dict[str, Any]) -> dict[str, Any]:
-    """Return the normalised config of a channel kind, or raise ValueError with a one-line reason naming the field."""
+    """Return the normalised config of a channel kind, or raise ValueError naming the field."""
     if kind not in KINDS:
         raise ValueError(f"kind: unknown channel kind {kind!r}; expected one of {', '.join(KINDS)}")
     if not isinstance(config, dict):
@@ -247,7 +247,7 @@ def _bool(raw: Any, field: str) -> bool:
 # --- masking ---------------------------------------------------------------------------------
 
 def public_config(kind: str, config: dict[str, Any]) -> dict[str, Any]:
-    """Return the config with secrets masked (URLs via mask_url plus any token in path/query -> '***', smtp password -> '***')."""
+    """Return the config with secrets (URL credentials, tokens, passwords) shown as '***'."""
     if kind not in KINDS:
         raise ValueError(f"kind: unknown channel kind {kind!r}; expected one of {', '.join(KINDS)}")
     shown = dict(config)

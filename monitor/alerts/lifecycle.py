@@ -13,6 +13,7 @@ from enum import StrEnum
 
 from monitor.alerts.rules import Condition
 
+
 class AlertStatus(StrEnum):
     PENDING = "pending"
     ACTIVE = "active"

@@ -8,13 +8,13 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from monitor.alerts.lifecycle import ACTIVE, ACKNOWLEDGED, RESOLVED
+from monitor.alerts.lifecycle import ACKNOWLEDGED, ACTIVE, RESOLVED
 from monitor.alerts.silences import silenced_by
 from monitor.db import (
     Alert,
     AlertEvent,
-    NotificationChannel,
     Notification,
+    NotificationChannel,
     Silence,
     Target,
     insert_for,

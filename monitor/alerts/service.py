@@ -22,13 +22,13 @@ from monitor.alerts.rules import (
 )
 from monitor.alerts.silences import SilenceInput, active_silences, create_silence, silence_end
 from monitor.db import (
-    is_unique_violation,
     Alert,
     AlertEvent,
     AlertRule,
     NotificationChannel,
     Project,
     Target,
+    is_unique_violation,
 )
 
 
@@ -54,7 +54,8 @@ class ActionInput(BaseModel):
 # --- actions -----------------------------------------------------------------------------
 
 
-def act(session: Session, alert_id: int, data: ActionInput, now: datetime) -> tuple[Alert, list[int]]:
+def act(session: Session, alert_id: int, data: ActionInput,
+        now: datetime) -> tuple[Alert, list[int]]:
     """Apply a person's action; return the alert and any notification rows it created."""
     if data.action not in ACTIONS:
         raise AlertError("invalid", f"unknown action {data.action!r}; valid: {', '.join(ACTIONS)}",

@@ -85,7 +85,8 @@ def test_samples_reach_postgresql_and_the_prometheus_text(stack: dict) -> None:
     observer = stack["redis"].client()
     observer.ping()
     first = _samples(stack["database"])[-1].collected_at
-    wait_until(lambda: _samples(stack["database"])[-1].collected_at > first, 30, 0.2, "a new sample")
+    wait_until(lambda: _samples(stack["database"])[-1].collected_at > first, 30, 0.2,
+               "a new sample")
     used = int(observer.info("memory")["used_memory"])
     values = scrape(stack["url"] + "/metrics/prometheus")
     assert values is not None
@@ -98,7 +99,7 @@ def test_two_beats_and_two_workers_write_no_duplicate(stack: dict) -> None:
     times = [s.collected_at for s in _samples(stack["database"])]
     slots = [s.slot for s in _samples(stack["database"])]
     assert len(slots) == len(set(slots))
-    gaps = [later - earlier for earlier, later in zip(times, times[1:])]
+    gaps = [later - earlier for earlier, later in zip(times, times[1:], strict=False)]
     # Each beat dispatches every interval; a target is claimed for half of one.
     assert min(gaps) >= timedelta(seconds=INTERVAL / 2), gaps
     log = stack["procs"].log("worker1") + stack["procs"].log("worker2")

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 import redis
-from kombu import Connection
 from flask.testing import FlaskClient
+from kombu import Connection
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.collect import ClientCache

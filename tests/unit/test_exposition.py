@@ -122,7 +122,8 @@ def test_values_follow_the_info_fields(full_text: str) -> None:
     assert _value(full_text, f"{PREFIX}_commands_total", target="cache", cmd="get") == \
         info["cmdstat_get"]["calls"]
     assert _value(full_text, f"{PREFIX}_command_duration_seconds", target="cache", cmd="get",
-                  quantile="0.99") == pytest.approx(info["latency_percentiles_usec_get"]["p99"] / 1e6)
+                  quantile="0.99") == pytest.approx(
+        info["latency_percentiles_usec_get"]["p99"] / 1e6)
     assert _value(full_text, f"{PREFIX}_errors_total", target="cache", err="WRONGTYPE") == 2
     assert _value(full_text, f"{PREFIX}_slow_commands_total", target="cache") == 5
     assert _value(full_text, f"{PREFIX}_slowlog_length", target="cache") == 5
