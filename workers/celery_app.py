@@ -24,31 +24,14 @@ app.conf.update(
     broker_connection_retry_on_startup=True,
     beat_scheduler="workers.beat:HeartbeatScheduler",
     beat_schedule={
-        "collect-dispatch": {
-            "task": "collect.dispatch",
-            "schedule": settings.metrics_collection_interval,
-            "options": {"expires": settings.metrics_collection_interval},
-        },
-        "health-dispatch": {
-            "task": "health.dispatch",
-            "schedule": settings.redis_health_check_interval,
-            "options": {"expires": settings.redis_health_check_interval},
-        },
-        "alerts-evaluate": {
-            "task": "alerts.evaluate",
-            "schedule": settings.alert_evaluation_interval,
-            "options": {"expires": settings.alert_evaluation_interval},
-        },
-        "notify-dispatch": {
-            "task": "notify.dispatch",
-            "schedule": settings.alert_evaluation_interval,
-            "options": {"expires": settings.alert_evaluation_interval},
-        },
-        "worker-heartbeat": {
-            "task": "maintenance.heartbeat",
-            "schedule": HEARTBEAT_SECONDS,
-            "options": {"expires": HEARTBEAT_SECONDS},
-        },
+        name: {"task": task, "schedule": every, "options": {"expires": every}}
+        for name, task, every in (
+            ("collect-dispatch", "collect.dispatch", settings.metrics_collection_interval),
+            ("health-dispatch", "health.dispatch", settings.redis_health_check_interval),
+            ("alerts-evaluate", "alerts.evaluate", settings.alert_evaluation_interval),
+            ("notify-dispatch", "notify.dispatch", settings.alert_evaluation_interval),
+            ("worker-heartbeat", "maintenance.heartbeat", HEARTBEAT_SECONDS),
+        )
     },
     timezone="UTC",
 )

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from monitor.alerts.notifications import deliver, due_notifications
 from monitor.health.service import policy_of
@@ -20,17 +21,21 @@ from workers.context import clients, runtime
 log = logging.getLogger("redismon.tasks")
 
 
-@app.task(name="collect.dispatch")
-def dispatch_collection() -> int:
-    """Send one collection task per enabled target for the current slot."""
+def _fan_out(name: str, interval: float, task: Any) -> int:
+    """Send `task(target_id, slot)` for every enabled target, expiring after one interval."""
     rt = runtime()
-    interval = settings.metrics_collection_interval
-    with recorded_run(rt.sessions, "collect.dispatch", rt.clock):
+    with recorded_run(rt.sessions, name, rt.clock):
         slot = slot_for(rt.clock(), interval)
         ids = enabled_target_ids(rt.sessions)
         for target_id in ids:
-            collect.apply_async((target_id, slot), expires=interval)
+            task.apply_async((target_id, slot), expires=interval)
     return len(ids)
+
+
+@app.task(name="collect.dispatch")
+def dispatch_collection() -> int:
+    """Send one collection task per enabled target for the current slot."""
+    return _fan_out("collect.dispatch", settings.metrics_collection_interval, collect)
 
 
 @app.task(name="collect.target")
@@ -47,14 +52,7 @@ def collect(target_id: int, slot: int) -> str:
 @app.task(name="health.dispatch")
 def dispatch_health() -> int:
     """Send one health-check task per enabled target for the current slot."""
-    rt = runtime()
-    interval = settings.redis_health_check_interval
-    with recorded_run(rt.sessions, "health.dispatch", rt.clock):
-        slot = slot_for(rt.clock(), interval)
-        ids = enabled_target_ids(rt.sessions)
-        for target_id in ids:
-            check_health.apply_async((target_id, slot), expires=interval)
-    return len(ids)
+    return _fan_out("health.dispatch", settings.redis_health_check_interval, check_health)
 
 
 @app.task(name="health.target")

@@ -15,23 +15,22 @@ from monitor.jobs import collect_target, evaluate_alerts
 from monitor.runtime import Runtime, bootstrap
 from monitor.targets import add_target
 from tests.conftest import with_settings
+from tests.support.clock import ManualClock
 from tests.support.servers import RedisServer
 
 
-class Clock:
-    """A frozen clock the test moves; each new one starts after every earlier one, because
-    the evaluation lease is shared through the database."""
+class Clock(ManualClock):
+    """Each new clock starts after every earlier one: the evaluation lease is shared through
+    the database, so time must never go back between scenes."""
 
     latest = datetime.now(UTC)
 
     def __init__(self) -> None:
-        self.now = Clock.latest = Clock.latest + timedelta(hours=1)
-
-    def __call__(self) -> datetime:
-        return self.now
+        Clock.latest += timedelta(hours=1)
+        super().__init__(Clock.latest)
 
     def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
+        super().advance(seconds)
         Clock.latest = max(Clock.latest, self.now)
 
 

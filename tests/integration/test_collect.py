@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, select
@@ -12,22 +12,12 @@ from monitor.db import Sample, SlowlogEntry, TargetState, transaction
 from monitor.jobs import collect_target
 from monitor.runtime import Runtime
 from monitor.targets import add_target
+from tests.support.clock import ManualClock
 from tests.support.servers import RedisServer, free_port
 
 INTERVAL = 10.0
 
 
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +45,7 @@ def test_collection_stores_a_sample_with_the_catalogue_fields(
     client.set("k", "v")
     client.get("k")
     target_id = _target(pg_runtime, redis_server.url, "basic")
-    clock = Clock()
+    clock = ManualClock()
     before = int(client.info("memory")["used_memory"])
     outcome = collect_target(pg_runtime.sessions, clients, target_id, 1, clock, INTERVAL)
     after = int(client.info("memory")["used_memory"])
@@ -73,7 +63,7 @@ def test_collection_stores_a_sample_with_the_catalogue_fields(
 def test_a_second_task_for_the_same_slot_writes_nothing(
         pg_runtime: Runtime, redis_server: RedisServer, clients: ClientCache) -> None:
     target_id = _target(pg_runtime, redis_server.url, "idempotent")
-    clock = Clock()
+    clock = ManualClock()
     assert collect_target(pg_runtime.sessions, clients, target_id, 7, clock, INTERVAL).status \
         == "stored"
     # Another beat's task shortly after: the claim turns it away before it touches Redis.
@@ -93,7 +83,7 @@ def test_a_second_task_for_the_same_slot_writes_nothing(
 def test_an_unreachable_target_gets_an_up_zero_sample(
         pg_runtime: Runtime, clients: ClientCache) -> None:
     target_id = _target(pg_runtime, f"redis://127.0.0.1:{free_port()}/0", "nobody-home")
-    outcome = collect_target(pg_runtime.sessions, clients, target_id, 1, Clock(), INTERVAL)
+    outcome = collect_target(pg_runtime.sessions, clients, target_id, 1, ManualClock(), INTERVAL)
     assert outcome.status == "stored" and outcome.up is False
     (sample,) = _samples(pg_runtime, target_id)
     assert not sample.up and sample.error == "ConnectionError" and sample.data == {}
@@ -108,7 +98,7 @@ def test_a_refused_command_is_remembered_and_not_sent_again(
     # Managed Redis often disables LATENCY; rename-command "" removes it entirely.
     server = redis_factory("--rename-command", "LATENCY", "")
     target_id = _target(pg_runtime, server.url, "managed")
-    clock = Clock()
+    clock = ManualClock()
     collect_target(pg_runtime.sessions, clients, target_id, 1, clock, INTERVAL)
     errors_after_first = server.client().info("stats")["total_error_replies"]
     with pg_runtime.sessions() as session:
@@ -128,7 +118,7 @@ def test_new_slowlog_entries_are_stored_once_without_arguments(
     client = server.client()
     client.set("secret-key", "secret-value")
     target_id = _target(pg_runtime, server.url, "slow")
-    clock = Clock()
+    clock = ManualClock()
     for slot in (1, 2, 3):
         collect_target(pg_runtime.sessions, clients, target_id, slot, clock, INTERVAL)
         clock.advance(INTERVAL)
@@ -146,7 +136,7 @@ def test_a_restart_is_seen_and_collection_resumes(
         clients: ClientCache) -> None:
     server = redis_factory()
     target_id = _target(pg_runtime, server.url, "restarts")
-    clock = Clock()
+    clock = ManualClock()
     assert collect_target(pg_runtime.sessions, clients, target_id, 1, clock, INTERVAL).up
     server.stop()
     clock.advance(INTERVAL)
@@ -162,7 +152,7 @@ def test_a_restart_is_seen_and_collection_resumes(
 def test_sqlite_history_works_the_same(
         sqlite_runtime: Runtime, redis_server: RedisServer, clients: ClientCache) -> None:
     target_id = _target(sqlite_runtime, redis_server.url, "embedded")
-    clock = Clock()
+    clock = ManualClock()
     assert collect_target(sqlite_runtime.sessions, clients, target_id, 1, clock,
                           INTERVAL).status == "stored"
     clock.advance(INTERVAL)
@@ -177,7 +167,7 @@ def test_sqlite_history_works_the_same(
 def test_latencystats_once_a_minute_and_kept_on_the_state(
         pg_runtime: Runtime, redis_server: RedisServer, clients: ClientCache) -> None:
     target_id = _target(pg_runtime, redis_server.url, "latency")
-    clock = Clock()
+    clock = ManualClock()
     fetched = []
     for slot in range(1, 9):  # 8 collections, 10 s apart
         redis_server.client().get("k")
@@ -197,7 +187,7 @@ def test_a_full_slowlog_page_asks_for_a_bigger_one(
         clients: ClientCache) -> None:
     server = redis_factory("--slowlog-log-slower-than", "0")
     target_id = _target(pg_runtime, server.url, "busy")
-    clock = Clock()
+    clock = ManualClock()
     collect_target(pg_runtime.sessions, clients, target_id, 1, clock, INTERVAL)
     for i in range(50):
         server.client().set(f"k{i}", i)

@@ -18,18 +18,8 @@ from monitor.health.service import HealthReport, check_target, policy_of
 from monitor.jobs import collect_target
 from monitor.runtime import Runtime
 from monitor.targets import add_target
+from tests.support.clock import ManualClock
 from tests.support.servers import RedisServer, wait_until
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 class CountingListener:
@@ -78,7 +68,7 @@ def _add(rt: Runtime, server_url: str, name: str, read_only: bool = False) -> in
                           now=datetime.now(UTC), read_only=read_only).id
 
 
-def _check(rt: Runtime, clients: ClientCache, target_id: int, clock: Clock,
+def _check(rt: Runtime, clients: ClientCache, target_id: int, clock: ManualClock,
            only: HealthCheckType | None = None) -> HealthReport:
     report = check_target(rt.sessions, clients, target_id, clock(), rt.settings, only)
     assert report is not None
@@ -93,7 +83,7 @@ def _status(report: HealthReport, check: HealthCheckType) -> str:
 def test_a_fresh_server_is_healthy_on_every_check(
         pg_runtime: Runtime, redis_server: RedisServer, clients: ClientCache) -> None:
     target_id = _add(pg_runtime, redis_server.url, "fresh")
-    report = _check(pg_runtime, clients, target_id, Clock())
+    report = _check(pg_runtime, clients, target_id, ManualClock())
     assert {str(c.check): str(c.status) for c in report.checks} == {
         t.value: "healthy" for t in HealthCheckType}
     assert report.status == "healthy" and report.circuit["state"] == "closed"
@@ -109,7 +99,7 @@ def test_breaker_opens_blocks_probes_and_closes_after_restart(
     rt = _runtime(pg_runtime, redis_max_retries=3, redis_retry_delay=5.0)
     server = redis_factory()
     target_id = _add(rt, server.url, "breaker")
-    clock = Clock()
+    clock = ManualClock()
     assert _check(rt, clients, target_id, clock).status == "healthy"
 
     server.stop()
@@ -151,7 +141,7 @@ def test_a_failed_half_open_probe_doubles_the_cooldown(
     server = redis_factory()
     target_id = _add(rt, server.url, "cooldown")
     server.stop()
-    clock = Clock()
+    clock = ManualClock()
     _check(rt, clients, target_id, clock)
     with rt.sessions() as session:
         first = session.get(CircuitBreaker, target_id)
@@ -183,7 +173,7 @@ def test_memory_degraded_past_80_and_unhealthy_past_90_percent(
     used = int(client.info("memory")["used_memory"])
     client.config_set("maxmemory", str(used * 2))
     target_id = _add(pg_runtime, server.url, "memory")
-    clock = Clock()
+    clock = ManualClock()
     check = HealthCheckType.MEMORY_USAGE
     assert _status(_check(pg_runtime, clients, target_id, clock, check), check) == "healthy"
     _fill_until(server, 85)
@@ -198,7 +188,7 @@ def test_maxmemory_zero_is_measured_against_system_memory(
         pg_runtime: Runtime, redis_server: RedisServer, clients: ClientCache) -> None:
     target_id = _add(pg_runtime, redis_server.url, "nolimit")
     check = HealthCheckType.MEMORY_USAGE
-    (result,) = _check(pg_runtime, clients, target_id, Clock(), check).checks
+    (result,) = _check(pg_runtime, clients, target_id, ManualClock(), check).checks
     assert str(result.status) == "healthy"
     assert "system memory (maxmemory is 0" in result.message
     assert result.details["basis"] == "system_memory" and result.details["limit_bytes"] > 0
@@ -218,7 +208,7 @@ def test_a_failed_bgsave_makes_persistence_unhealthy(
     assert client.info("persistence")["rdb_last_bgsave_status"] == "err"
     target_id = _add(pg_runtime, server.url, "persistence")
     check = HealthCheckType.PERSISTENCE
-    (result,) = _check(pg_runtime, clients, target_id, Clock(), check).checks
+    (result,) = _check(pg_runtime, clients, target_id, ManualClock(), check).checks
     assert str(result.status) == "unhealthy" and "BGSAVE failed" in result.message
 
 
@@ -230,7 +220,7 @@ def test_replica_is_healthy_then_unhealthy_when_its_master_stops(
     wait_until(lambda: replica.client().info("replication")["master_link_status"] == "up", 20)
     target_id = _add(pg_runtime, replica.url, "replica")
     check = HealthCheckType.REPLICATION
-    clock = Clock()
+    clock = ManualClock()
     report = _check(pg_runtime, clients, target_id, clock)
     assert _status(report, check) == "healthy"
     assert _status(report, HealthCheckType.CONNECTIVITY) == "healthy"
@@ -247,7 +237,7 @@ def test_a_read_only_target_is_never_written(
         clients: ClientCache) -> None:
     server = redis_factory()
     target_id = _add(pg_runtime, server.url, "readonly", read_only=True)
-    report = _check(pg_runtime, clients, target_id, Clock())
+    report = _check(pg_runtime, clients, target_id, ManualClock())
     assert report.status == "healthy"
     commandstats = server.client().info("commandstats")
     assert "cmdstat_set" not in commandstats and "cmdstat_del" not in commandstats

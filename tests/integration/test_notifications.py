@@ -13,17 +13,10 @@ from monitor.alerts.service import ActionInput, ChannelInput, act, create_channe
 from monitor.db import Alert, AlertRule, Notification, transaction
 from monitor.runtime import Runtime, bootstrap
 from monitor.targets import add_target
+from tests.support.clock import ManualClock
 from tests.support.receivers import HTTPReceiver
 
 NOW = datetime.now(UTC)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +95,7 @@ def test_a_failing_receiver_is_retried_with_backoff_then_succeeds(
     receiver.respond_with(503, times=2)
     alert_id = _new_alert(pg_runtime, scene)
     (note_id,) = _plan(pg_runtime, alert_id, NOW)
-    clock = Clock()
+    clock = ManualClock(NOW)
     assert deliver(pg_runtime.sessions, note_id, clock, "http://api", 1.0) == ("retry", 1.0)
     with pg_runtime.sessions() as session:
         assert note_id not in due_notifications(session, clock.now)  # not before the backoff
@@ -124,7 +117,7 @@ def test_a_rejecting_receiver_fails_without_retry(pg_runtime: Runtime, scene: di
     receiver.respond_with(400, times=1)
     alert_id = _new_alert(pg_runtime, scene)
     (note_id,) = _plan(pg_runtime, alert_id, NOW)
-    outcome = deliver(pg_runtime.sessions, note_id, Clock(), "http://api", 1.0)
+    outcome = deliver(pg_runtime.sessions, note_id, ManualClock(NOW), "http://api", 1.0)
     with pg_runtime.sessions() as session:
         error = session.get(Notification, note_id).error
     assert outcome == ("failed", None), error
