@@ -116,7 +116,8 @@ def up(settings: Settings) -> None:
     _require_free_port(settings.web_host, settings.web_port)
     commands = {"web": _web_command(settings), "worker": _worker_command(),
                 "beat": _beat_command(settings)}
-    children = {name: subprocess.Popen(cmd) for name, cmd in commands.items()}
+    children = {name: subprocess.Popen(cmd, preexec_fn=_die_with_parent)
+                for name, cmd in commands.items()}
     base = f"http://{settings.web_host}:{settings.web_port}/monitoring/redis"
     click.echo(f"Redis Monitor is up, watching {mask_url(settings.redis_url)}")
     click.echo(f"  API:        {base}/metrics")
@@ -124,6 +125,17 @@ def up(settings: Settings) -> None:
     click.echo(f"  Status:     {base}/monitoring/status")
     click.echo("Press Ctrl-C to stop.")
     sys.exit(_supervise(children))
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to stop this child when `redismon up` dies, even by SIGKILL."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+    except OSError:  # not Linux: Ctrl-C and SIGTERM still stop every child
+        pass
 
 
 def _require_free_port(host: str, port: int) -> None:

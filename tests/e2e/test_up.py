@@ -32,8 +32,12 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
              "url": f"http://127.0.0.1:{port}/monitoring/redis"}
     yield state
     if proc.poll() is None:
-        proc.kill()
-        proc.wait()
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
     monitored.cleanup()
 
 
@@ -79,6 +83,23 @@ def test_ctrl_c_stops_every_process_it_started(up: dict) -> None:
     wait_until(lambda: not any(alive(pid) for pid in children), 30, 0.2,
                "every child process to exit")
     assert "Redis Monitor stopped." in _log(up)
+
+
+def test_children_die_with_a_killed_up(tmp_path: Path) -> None:
+    server = RedisServer().start()
+    try:
+        env = monitor_env(REDIS_URL=server.url, WEB_PORT=str(free_port()))
+        with open(tmp_path / "up.log", "wb") as log:
+            proc = subprocess.Popen([REDISMON, "up"], cwd=tmp_path, env=env, stdout=log,
+                                    stderr=subprocess.STDOUT)
+            children = wait_until(lambda: len(found := descendants(proc.pid)) >= 3 and found,
+                                  60, 0.2, "web, worker and beat")
+            proc.kill()  # no chance to clean up: the kernel must stop the children
+            proc.wait()
+        wait_until(lambda: not any(alive(pid) for pid in children), 30, 0.2,
+                   "children of a killed `redismon up` to exit")
+    finally:
+        server.cleanup()
 
 
 def test_a_taken_port_is_one_clear_line(tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ from typing import Any
 
 from monitor.alerts.evaluation import fingerprint
 from tests.support.receivers import HTTPReceiver
-from tests.support.servers import free_port, wait_until
+from tests.support.servers import die_with_parent, free_port, wait_until
 
 RECEIVER = "redismon-test"
 EXTERNAL_URL = "http://alertmanager.test:9093"
@@ -148,7 +148,7 @@ def _start(config: Path, port: int, directory: Path) -> subprocess.Popen[bytes]:
             [alertmanager_binary(), f"--config.file={config}",
              f"--storage.path={directory / 'data'}", f"--web.listen-address=127.0.0.1:{port}",
              f"--web.external-url={EXTERNAL_URL}", "--cluster.listen-address="],
-            stdout=log, stderr=subprocess.STDOUT)
+            stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
