@@ -40,8 +40,7 @@ def _number(text: str) -> int | float | str:
 def _nested(text: str) -> dict[str, int | float | str] | None:
     if "=" not in text:
         return None
-    pairs = (item.split("=", 1) for item in text.split(","))
-    return {k: _number(v) for k, v in pairs}
+    return {k: _number(v) for k, _, v in (item.partition("=") for item in text.split(","))}
 
 
 def parse_info(text: str) -> dict[str, Any]:

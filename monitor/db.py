@@ -221,6 +221,17 @@ def is_unique_violation(exc: Exception) -> bool:
     return getattr(orig, "sqlstate", None) == "23505" or "UNIQUE constraint failed" in str(orig)
 
 
+def relax_commit(session: Session) -> None:
+    """Let PostgreSQL confirm this transaction before its WAL is flushed to disk.
+
+    Only for samples: they are taken again every interval, so a database crash can lose the
+    last fraction of a second of them (never alert or notification state). It saves an fsync
+    per collection (measured: about 1 ms of 7-9 ms, bench/RESULTS.md).
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+
+
 @contextmanager
 def autocommit(factory: sessionmaker[Session]) -> Iterator[Session]:
     """Yield a session whose statements commit one by one (no BEGIN/COMMIT round trips)."""

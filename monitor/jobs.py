@@ -28,6 +28,7 @@ from monitor.db import (
     autocommit,
     core_update,
     insert_for,
+    relax_commit,
     transaction,
 )
 from monitor.health.breaker import BreakerPolicy
@@ -141,6 +142,7 @@ def collect_target(sessions: sessionmaker[Session], clients: ClientCache, target
         result = ProbeResult(up=False, seconds=0.0, error="CircuitOpen")
     failed = not result.up and result.error not in NOT_BREAKER_FAILURES
     with transaction(sessions) as session:
+        relax_commit(session)
         sample_id = record_probe(session, target_id, slot, now, result, found.before)
         if allowed and (failed or not found.breaker_clean):
             breaker_record_in(session, target_id, now, result.error if failed else None, policy)
