@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -148,3 +149,48 @@ def test_stop_pauses_samples_and_health_and_start_resumes(stack: dict) -> None:
     assert started["monitoring"] == "running"
     wait_until(lambda: len(_samples(database)) > len(samples), 15, 0.5, "samples after start")
     wait_until(lambda: len(_health(database)) > len(health), 15, 0.5, "health after start")
+
+
+def test_a_real_prometheus_scrapes_the_web_process(stack: dict, tmp_path: Path) -> None:
+    """Prometheus itself (Debian package) scrapes our text and answers a query about it."""
+    from urllib.parse import quote, urlsplit
+
+    from tests.support.servers import die_with_parent
+
+    web = urlsplit(stack["url"])
+    config = tmp_path / "prometheus.yml"
+    config.write_text(
+        "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+        "scrape_configs:\n"
+        "  - job_name: redismon\n"
+        f"    metrics_path: {web.path}/metrics/prometheus\n"
+        f"    static_configs: [{{targets: ['{web.netloc}']}}]\n")
+    port = free_port()
+    with open(tmp_path / "prometheus.log", "wb") as log:
+        prometheus = subprocess.Popen(
+            ["prometheus", f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'data'}",
+             f"--web.listen-address=127.0.0.1:{port}"],
+            stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
+    api = f"http://127.0.0.1:{port}/api/v1"
+
+    def query(expr: str) -> list[dict]:
+        try:
+            with urllib.request.urlopen(f"{api}/query?query={quote(expr)}", timeout=5) as r:
+                return list(json.load(r)["data"]["result"])
+        except OSError:
+            return []
+
+    try:
+        wait_until(lambda: query('up{job="redismon"} == 1'), 60, 0.5, "Prometheus scraping us")
+        series = wait_until(lambda: query('jeex_redis_up{target="default"}'), 30, 0.5,
+                            "jeex_redis_up in Prometheus")
+        assert series[0]["metric"]["project"] == "default"
+        rate = wait_until(lambda: query("rate(jeex_redis_commands_processed_total[5s])"), 30,
+                          0.5, "a rate over our counter")
+        assert float(rate[0]["value"][1]) >= 0
+        with urllib.request.urlopen(f"{api}/targets", timeout=5) as r:
+            (target,) = json.load(r)["data"]["activeTargets"]
+        assert target["health"] == "up" and not target["lastError"]
+    finally:
+        prometheus.terminate()
+        prometheus.wait(20)
