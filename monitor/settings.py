@@ -110,7 +110,10 @@ def _int_at_least(minimum: int) -> Callable[[str, str], int]:
 
 def _url(*schemes: str) -> Callable[[str, str], str]:
     def parse(name: str, raw: str) -> str:
-        parts = urlsplit(raw)
+        try:
+            parts = urlsplit(raw)
+        except ValueError:  # e.g. an unclosed [ of an IPv6 host
+            raise SettingsError(f"{name}: not a valid URL") from None
         scheme = parts.scheme.split("+")[0]
         if scheme not in schemes:
             allowed = ", ".join(f"{s}://" for s in schemes)
@@ -226,8 +229,12 @@ def _check_pairs(settings: Settings) -> None:
 
 def mask_url(url: str) -> str:
     """Hide the password of a URL: redis://user:***@host:port/db."""
-    parts = urlsplit(url)
-    if parts.password is None:
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return "<unparsable URL>"
+    if password is None:
         return url
     user = parts.username or ""
     host_and_port = parts.netloc.rpartition("@")[2]

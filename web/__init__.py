@@ -8,6 +8,7 @@ from flask import Flask
 from monitor.runtime import Runtime, build_runtime
 from monitor.settings import Settings, load_settings
 from web.errors import register_errors
+from web.params import IdConverter
 
 PREFIX = "/monitoring/redis"
 
@@ -20,11 +21,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         config.get("SETTINGS") or load_settings())
     app.extensions["redismon"] = rt
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.url_map.converters["id"] = IdConverter
     register_errors(app)
 
-    from web import alerts, control, health, metrics, targets
+    from web import alerts, control, health, metrics, openapi, targets
 
-    for blueprint in (metrics.bp, targets.bp, control.bp, health.bp, alerts.bp):
+    for blueprint in (metrics.bp, targets.bp, control.bp, health.bp, alerts.bp, openapi.bp):
         app.register_blueprint(blueprint, url_prefix=PREFIX)
     return app
 

@@ -61,7 +61,7 @@ def _alert_error(exc: AlertError) -> ApiError:
 
 
 def _choice(name: str, allowed: tuple[str, ...]) -> str | None:
-    value = request.args.get(name) or None
+    value = request.args.get(name)
     if value is not None and value not in allowed:
         raise ApiError(400, "invalid_parameter", f"{name} must be one of {', '.join(allowed)}",
                        {"parameter": name, "allowed": list(allowed)})
@@ -70,7 +70,7 @@ def _choice(name: str, allowed: tuple[str, ...]) -> str | None:
 
 def _time(name: str) -> datetime | None:
     raw = request.args.get(name)
-    if not raw:
+    if raw is None:
         return None
     try:
         value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
@@ -127,13 +127,13 @@ def metrics() -> Any:
                                 for name, w in sorted(WATCHABLE.items())]})
 
 
-@bp.get("/alerts/<int:alert_id>")
+@bp.get("/alerts/<id:alert_id>")
 def show(alert_id: int) -> Any:
     """Show one alert with its events."""
     return jsonify(_run(alert_detail, alert_id))
 
 
-@bp.post("/alerts/<int:alert_id>/action")
+@bp.post("/alerts/<id:alert_id>/action")
 def action(alert_id: int) -> Any:
     """Acknowledge, unacknowledge, resolve or silence an alert."""
     data = parse_body(ActionInput)
@@ -159,7 +159,7 @@ def add_rule() -> Any:
     return jsonify(_run(lambda s: create_rule(s, data, now), write=True)), 201
 
 
-@bp.get("/alerts/rules/<int:rule_id>")
+@bp.get("/alerts/rules/<id:rule_id>")
 def show_rule(rule_id: int) -> Any:
     """Show one rule."""
     from monitor.alerts.rules import rule_view
@@ -167,7 +167,7 @@ def show_rule(rule_id: int) -> Any:
     return jsonify(_run(lambda s: rule_view(get_rule(s, rule_id))))
 
 
-@bp.patch("/alerts/rules/<int:rule_id>")
+@bp.patch("/alerts/rules/<id:rule_id>")
 def change_rule(rule_id: int) -> Any:
     """Change a rule; a built-in rule changed by hand stops following the settings."""
     patch = parse_body(RulePatch)
@@ -175,7 +175,7 @@ def change_rule(rule_id: int) -> Any:
     return jsonify(_run(lambda s: update_rule(s, get_rule(s, rule_id), patch, now), write=True))
 
 
-@bp.delete("/alerts/rules/<int:rule_id>")
+@bp.delete("/alerts/rules/<id:rule_id>")
 def remove_rule(rule_id: int) -> Any:
     """Delete a custom rule (built-in ones can only be disabled)."""
     def delete(session: Any) -> None:
@@ -208,7 +208,7 @@ def add_silence() -> Any:
     return jsonify(silence_view(silence, now)), 201
 
 
-@bp.delete("/alerts/silences/<int:silence_id>")
+@bp.delete("/alerts/silences/<id:silence_id>")
 def end_silence(silence_id: int) -> Any:
     """Expire a silence now; it stays in the history."""
     now = runtime_of(current_app).clock()
@@ -242,7 +242,7 @@ def add_channel() -> Any:
     return jsonify(_run(lambda s: create_channel(s, data, now), write=True)), 201
 
 
-@bp.delete("/alerts/channels/<int:channel_id>")
+@bp.delete("/alerts/channels/<id:channel_id>")
 def remove_channel(channel_id: int) -> Any:
     """Delete a channel and its pending notifications."""
     def delete(session: Any) -> None:

@@ -26,7 +26,7 @@ def _actor_and_reason() -> tuple[str, str | None]:
         raise ApiError(400, "invalid_body", f"Unknown field(s): {', '.join(unknown)}",
                        {"allowed": ["reason", "user"]})
     user = body.get("user")
-    if user is not None and (not isinstance(user, str) or not user.strip()):
+    if "user" in body and (not isinstance(user, str) or not user.strip()):
         raise ApiError(400, "invalid_body", "user must be a non-empty string")
     reason = body.get("reason")
     if reason is not None and not isinstance(reason, str):

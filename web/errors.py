@@ -5,7 +5,7 @@ import logging
 from typing import Any
 
 from flask import Flask, jsonify
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from monitor.targets import TargetError
@@ -45,7 +45,16 @@ def register_errors(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Any:
         code = (exc.name or "error").lower().replace(" ", "_")
-        return error_response(exc.code or 500, code, exc.description or exc.name)
+        body, status = error_response(exc.code or 500, code, exc.description or exc.name)
+        # Keep the exception's own headers (Allow on a 405, Retry-After …), not its HTML type.
+        headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]
+        return body, status, headers
+
+    @app.errorhandler(DataError)
+    def _bad_value(exc: DataError) -> Any:
+        # The database refused a value the request carried (a NUL byte, a number out of range).
+        return error_response(400, "invalid_value", "A value in the request cannot be stored "
+                                                    "or searched for (NUL byte or out of range)")
 
     @app.errorhandler(OperationalError)
     def _database(exc: OperationalError) -> Any:

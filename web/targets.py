@@ -57,7 +57,7 @@ def _show(session: Any, target_id: int) -> dict[str, Any]:
     return public_target(target, project.name)
 
 
-@bp.get("/targets/<int:target_id>")
+@bp.get("/targets/<id:target_id>")
 def show(target_id: int) -> Any:
     """Show one target."""
     rt = runtime_of(current_app)
@@ -65,7 +65,7 @@ def show(target_id: int) -> Any:
         return jsonify(_show(session, target_id))
 
 
-@bp.patch("/targets/<int:target_id>")
+@bp.patch("/targets/<id:target_id>")
 def change(target_id: int) -> Any:
     """Change a target's name, URL, or flags."""
     body = json_body(FIELDS - {"project"})
@@ -76,7 +76,7 @@ def change(target_id: int) -> Any:
         return jsonify(_show(session, target_id))
 
 
-@bp.delete("/targets/<int:target_id>")
+@bp.delete("/targets/<id:target_id>")
 def remove(target_id: int) -> Any:
     """Remove a target and its history."""
     rt = runtime_of(current_app)

@@ -10,6 +10,9 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Annotated
+
+from pydantic import Field
 
 from monitor.alerts.rules import Condition
 
@@ -120,7 +123,11 @@ def check_action(status: str, action: str) -> str:
     raise TransitionError(f"cannot {action} an alert that is {status}")
 
 
+# A duration as the API takes it: positive seconds, or a positive number with s, m, h or d.
+DURATION_PATTERN = r"^[0-9]*[1-9][0-9]*(\.[0-9]+)?[smhd]?$"
+Duration = Annotated[str, Field(pattern=DURATION_PATTERN)] | Annotated[float, Field(gt=0)]
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(s|m|h|d)?$")
+MAX_DURATION = timedelta(days=3650)
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 
 
@@ -131,4 +138,7 @@ def parse_duration(raw: object) -> timedelta:
     match = _DURATION.match(str(raw).strip())
     if not match or float(match.group(1)) <= 0:
         raise ValueError(f"duration {raw!r} must be positive: seconds or like 10m, 2h, 1d")
-    return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+    seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if seconds > MAX_DURATION.total_seconds():
+        raise ValueError(f"duration {raw!r} is longer than {MAX_DURATION.days} days")
+    return timedelta(seconds=seconds)

@@ -28,10 +28,10 @@ NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_.:-]{0,99}$"
 class RuleInput(BaseModel):
     """A rule as the API accepts it; unknown fields are refused."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # JSON types as declared
 
     name: str = Field(pattern=NAME_PATTERN)
-    metric: str
+    metric: str = Field(json_schema_extra={"enum": sorted(WATCHABLE)})
     operator: Operator
     threshold: float
     clear_threshold: float | None = None
@@ -40,8 +40,8 @@ class RuleInput(BaseModel):
     severity: Severity = "warning"
     labels: dict[str, str] = Field(default_factory=dict)
     summary: str | None = None
-    project_id: int | None = Field(default=None, ge=1)
-    target_id: int | None = Field(default=None, ge=1)
+    project_id: int | None = Field(default=None, ge=1, le=2**31 - 1)
+    target_id: int | None = Field(default=None, ge=1, le=2**31 - 1)
     enabled: bool = True
 
     @field_validator("metric")
@@ -65,23 +65,25 @@ class RuleInput(BaseModel):
 
 
 class RulePatch(BaseModel):
-    """A partial change of a rule."""
+    """A partial change of a rule; fields that cannot be empty refuse an explicit null."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # JSON types as declared
 
-    name: str | None = Field(default=None, pattern=NAME_PATTERN)
-    metric: str | None = None
-    operator: Operator | None = None
-    threshold: float | None = None
+    # Typed without None so `null` is refused; the None default only means "not given".
+    name: str = Field(default=None, pattern=NAME_PATTERN)  # type: ignore[assignment]
+    metric: str = Field(default=None,  # type: ignore[assignment]
+                        json_schema_extra={"enum": sorted(WATCHABLE)})
+    operator: Operator = None  # type: ignore[assignment]
+    threshold: float = None  # type: ignore[assignment]
     clear_threshold: float | None = None
-    for_seconds: float | None = Field(default=None, ge=0)
-    keep_firing_seconds: float | None = Field(default=None, ge=0)
-    severity: Severity | None = None
-    labels: dict[str, str] | None = None
+    for_seconds: float = Field(default=None, ge=0)  # type: ignore[assignment]
+    keep_firing_seconds: float = Field(default=None, ge=0)  # type: ignore[assignment]
+    severity: Severity = None  # type: ignore[assignment]
+    labels: dict[str, str] = None  # type: ignore[assignment]
     summary: str | None = None
-    project_id: int | None = Field(default=None, ge=1)
-    target_id: int | None = Field(default=None, ge=1)
-    enabled: bool | None = None
+    project_id: int | None = Field(default=None, ge=1, le=2**31 - 1)
+    target_id: int | None = Field(default=None, ge=1, le=2**31 - 1)
+    enabled: bool = None  # type: ignore[assignment]
 
     _metric = field_validator("metric")(RuleInput._known_metric.__func__)  # type: ignore[attr-defined]
     _summary = field_validator("summary")(RuleInput._summary_fields.__func__)  # type: ignore[attr-defined]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from monitor.alerts.evaluation import _move
-from monitor.alerts.lifecycle import ACTIONS, OPEN, check_action, parse_duration
+from monitor.alerts.lifecycle import ACTIONS, OPEN, Duration, check_action, parse_duration
 from monitor.alerts.notifications import plan_notifications
 from monitor.alerts.rules import (
     RuleInput,
@@ -43,12 +43,12 @@ class AlertError(ValueError):
 class ActionInput(BaseModel):
     """The body of POST /alerts/{id}/action."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # JSON types as declared
 
-    action: str
+    action: Literal["acknowledge", "unacknowledge", "resolve", "silence"]
     user: str = Field(min_length=1, max_length=200)
     comment: str | None = None
-    duration: str | float | None = None
+    duration: Duration | None = None
 
 
 # --- actions -----------------------------------------------------------------------------
@@ -311,14 +311,14 @@ def list_rules(session: Session) -> list[dict[str, Any]]:
 class ChannelInput(BaseModel):
     """A notification channel as the API accepts it."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # JSON types as declared
 
     name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_.:-]{0,99}$")
-    kind: str
+    kind: Literal["webhook", "slack", "email", "alertmanager", "log"]
     config: dict[str, Any] = Field(default_factory=dict)
-    project_id: int | None = Field(default=None, ge=1)
+    project_id: int | None = Field(default=None, ge=1, le=2**31 - 1)
     send_resolved: bool = True
-    repeat_interval: str | float = "4h"
+    repeat_interval: Duration = "4h"
     enabled: bool = True
 
 

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from monitor.alerts.lifecycle import Duration
 from monitor.db import Silence
 
 MATCHER_KEYS = ("project", "target", "rule", "severity")
@@ -16,14 +17,14 @@ MATCHER_KEYS = ("project", "target", "rule", "severity")
 class SilenceInput(BaseModel):
     """A silence as the API accepts it: `ends_at` or `duration`, and at least one matcher."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # JSON types as declared
 
-    matchers: dict[str, str]
+    matchers: dict[Literal["project", "target", "rule", "severity"], str] = Field(min_length=1)
     created_by: str = Field(min_length=1, max_length=200)
     comment: str = Field(min_length=1)
-    starts_at: datetime | None = None
-    ends_at: datetime | None = None
-    duration: str | float | None = None
+    starts_at: Annotated[datetime, Field(strict=False)] | None = None  # ISO 8601 text
+    ends_at: Annotated[datetime, Field(strict=False)] | None = None
+    duration: Duration | None = None
 
     @field_validator("matchers")
     @classmethod
@@ -100,7 +101,10 @@ def silence_view(silence: Silence, now: datetime) -> dict[str, Any]:
 def silence_end(data: SilenceInput, now: datetime, parse: Any) -> datetime:
     """Compute the end of a new silence from ends_at or duration."""
     start = data.starts_at or now
-    end = data.ends_at if data.ends_at is not None else start + parse(data.duration)
+    try:
+        end = data.ends_at if data.ends_at is not None else start + parse(data.duration)
+    except OverflowError:
+        raise ValueError("starts_at plus duration is past the year 9999") from None
     if end <= start:
         raise ValueError("ends_at must be after starts_at")
     return end

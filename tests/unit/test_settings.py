@@ -101,3 +101,8 @@ def test_every_setting_round_trips_from_its_default_text() -> None:
     env = {f.name.upper(): str(getattr(defaults, f.name)) for f in fields(Settings)
            if getattr(defaults, f.name) is not None}
     assert load_settings(env) == defaults
+
+
+def test_an_unparsable_url_is_one_line() -> None:
+    with pytest.raises(SettingsError, match="REDIS_URL: not a valid URL"):
+        load_settings({"REDIS_URL": "redis://[::1"})
