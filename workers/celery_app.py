@@ -8,6 +8,7 @@ from monitor.settings import load_settings
 
 QUEUES = ("collect", "health", "alerts", "notify", "maintenance")
 HEARTBEAT_SECONDS = 10.0
+PRUNE_EVERY = 3600.0
 
 settings = load_settings()
 
@@ -31,6 +32,7 @@ app.conf.update(
             ("alerts-evaluate", "alerts.evaluate", settings.alert_evaluation_interval),
             ("notify-dispatch", "notify.dispatch", settings.alert_evaluation_interval),
             ("worker-heartbeat", "maintenance.heartbeat", HEARTBEAT_SECONDS),
+            ("prune-history", "maintenance.prune", PRUNE_EVERY),
         )
     },
     timezone="UTC",

@@ -9,13 +9,15 @@ from monitor.health.service import policy_of
 from monitor.history import slot_for
 from monitor.jobs import (
     beat_heartbeat,
+    claim_lease,
     collect_target,
     enabled_target_ids,
     evaluate_alerts,
     health_target,
     recorded_run,
 )
-from workers.celery_app import app, settings
+from monitor.retention import prune
+from workers.celery_app import PRUNE_EVERY, app, settings
 from workers.context import clients, runtime
 
 log = logging.getLogger("redismon.tasks")
@@ -63,6 +65,18 @@ def check_health(target_id: int, slot: int) -> str | None:
     status = report.status if report else None
     log.info("health target=%s slot=%s status=%s", target_id, slot, status)
     return status
+
+
+@app.task(name="maintenance.prune")
+def prune_history() -> dict[str, int]:
+    """Delete raw history older than RETENTION_RAW_DAYS (one beat's run at a time)."""
+    rt = runtime()
+    if not claim_lease(rt.sessions, "maintenance.prune", rt.clock(), PRUNE_EVERY / 2):
+        return {}
+    with recorded_run(rt.sessions, "maintenance.prune", rt.clock):
+        pruned = prune(rt.sessions, rt.clock(), settings.retention_raw_days)
+    log.info("prune %s", pruned)
+    return dict(vars(pruned))
 
 
 @app.task(name="maintenance.heartbeat")
