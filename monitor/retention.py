@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -28,16 +29,15 @@ class Pruned:
     notifications: int = 0
 
 
-def _batch(session: Session, model: type, time_column: object, cutoff: datetime,
-           keep: object | None = None) -> int:
+def _batch(session: Session, model: Any, time_column: Any, cutoff: datetime,
+           keep: Any = None) -> int:
     """Delete up to BATCH rows older than the cutoff, oldest first; return how many."""
-    ids = select(model.id).where(time_column < cutoff)  # type: ignore[attr-defined]
+    ids = select(model.id).where(time_column < cutoff)
     if keep is not None:
-        ids = ids.where(model.id.not_in(keep))  # type: ignore[attr-defined]
-    ids = ids.order_by(model.id).limit(BATCH)  # type: ignore[attr-defined]
-    chosen = list(session.scalars(ids))
+        ids = ids.where(model.id.not_in(keep))
+    chosen = list(session.scalars(ids.order_by(model.id).limit(BATCH)))
     if chosen:
-        session.execute(delete(model).where(model.id.in_(chosen)))  # type: ignore[attr-defined]
+        session.execute(delete(model).where(model.id.in_(chosen)))
     return len(chosen)
 
 
