@@ -94,6 +94,14 @@ def _filter() -> AlertFilter:
                        until=_time("until"), limit=limit, cursor=optional_int("cursor"))
 
 
+def _found(session: Any, model: Any, row_id: int, kind: str) -> Any:
+    """Return a row by id or raise not_found naming its kind."""
+    row = session.get(model, row_id)
+    if row is None:
+        raise AlertError("not_found", f"no {kind} {row_id}")
+    return row
+
+
 def _run(func: Any, *args: Any, write: bool = False) -> Any:
     rt = runtime_of(current_app)
     try:
@@ -215,10 +223,8 @@ def end_silence(silence_id: int) -> Any:
     actor = request.args.get("user") or f"anonymous@{request.remote_addr}"
 
     def expire(session: Any) -> Silence:
-        silence = session.get(Silence, silence_id)
-        if silence is None:
-            raise AlertError("not_found", f"no silence {silence_id}")
-        return expire_silence(session, silence, actor, now)
+        return expire_silence(session, _found(session, Silence, silence_id, "silence"), actor,
+                              now)
 
     return jsonify(silence_view(_run(expire, write=True), now))
 
@@ -245,11 +251,5 @@ def add_channel() -> Any:
 @bp.delete("/alerts/channels/<id:channel_id>")
 def remove_channel(channel_id: int) -> Any:
     """Delete a channel and its pending notifications."""
-    def delete(session: Any) -> None:
-        channel = session.get(NotificationChannel, channel_id)
-        if channel is None:
-            raise AlertError("not_found", f"no channel {channel_id}")
-        session.delete(channel)
-
-    _run(delete, write=True)
+    _run(lambda s: s.delete(_found(s, NotificationChannel, channel_id, "channel")), write=True)
     return "", 204

@@ -135,20 +135,11 @@ def _sent(database: str, alert_id: int | None, kind: str | None,
     return count
 
 
-def _fill(server: RedisServer, percent: float) -> None:
-    client = server.client()
-    maxmemory = int(client.config_get("maxmemory")["maxmemory"])
-    i = 0
-    while int(client.info("memory")["used_memory"]) < maxmemory * percent / 100:
-        client.set(f"fill:{i}", "x" * 1000)
-        i += 1
-
-
 def test_memory_alert_fires_once_ack_stops_repeats_and_resolves_once(stack: dict) -> None:
     api, server, webhook = stack["api"], stack["redis"], stack["webhook"]
     client = server.client()
     client.config_set("maxmemory", str(int(client.info("memory")["used_memory"]) * 2))
-    _fill(server, 93)
+    server.fill_memory(93)
     alert = wait_until(lambda: (a := _open_alert(api, "redis_memory_critical")) and
                        a["status"] == "active" and a, 30, 0.2, "an active memory alert")
     assert alert["severity"] == "critical"

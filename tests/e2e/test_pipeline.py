@@ -8,6 +8,7 @@ import urllib.request
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -49,13 +50,18 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     drop_database(database)
 
 
-def _health(database: str) -> list[HealthResult]:
+def _rows(database: str, model: Any, order: Any) -> list[Any]:
+    """Read every row of a table from the stack's database, in order."""
     engine = make_engine(database)
     try:
         with make_sessionmaker(engine)() as session:
-            return list(session.scalars(select(HealthResult).order_by(HealthResult.checked_at)))
+            return list(session.scalars(select(model).order_by(order)))
     finally:
         engine.dispose()
+
+
+def _health(database: str) -> list[HealthResult]:
+    return _rows(database, HealthResult, HealthResult.checked_at)
 
 
 def _post(url: str, body: dict) -> dict:
@@ -66,12 +72,7 @@ def _post(url: str, body: dict) -> dict:
 
 
 def _samples(database: str) -> list[Sample]:
-    engine = make_engine(database)
-    try:
-        with make_sessionmaker(engine)() as session:
-            return list(session.scalars(select(Sample).order_by(Sample.collected_at)))
-    finally:
-        engine.dispose()
+    return _rows(database, Sample, Sample.collected_at)
 
 
 def _up(stack: dict) -> float | None:

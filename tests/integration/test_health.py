@@ -155,16 +155,6 @@ def test_a_failed_half_open_probe_doubles_the_cooldown(
         assert second.next_probe_at == clock() + timedelta(seconds=4)
 
 
-def _fill_until(server: RedisServer, percent: float) -> None:
-    client = server.client()
-    maxmemory = int(client.config_get("maxmemory")["maxmemory"])
-    i = 0
-    # One small SET at a time: a big pipeline's query buffer would inflate used_memory briefly.
-    while int(client.info("memory")["used_memory"]) < maxmemory * percent / 100:
-        client.set(f"fill:{i}", "x" * 1000)
-        i += 1
-
-
 def test_memory_degraded_past_80_and_unhealthy_past_90_percent(
         pg_runtime: Runtime, redis_factory: Callable[..., RedisServer],
         clients: ClientCache) -> None:
@@ -176,11 +166,11 @@ def test_memory_degraded_past_80_and_unhealthy_past_90_percent(
     clock = ManualClock()
     check = HealthCheckType.MEMORY_USAGE
     assert _status(_check(pg_runtime, clients, target_id, clock, check), check) == "healthy"
-    _fill_until(server, 85)
+    server.fill_memory(85)
     report = _check(pg_runtime, clients, target_id, clock, check)
     assert _status(report, check) == "degraded", report.checks[0].message
     assert "of maxmemory" in report.checks[0].message
-    _fill_until(server, 95)
+    server.fill_memory(95)
     assert _status(_check(pg_runtime, clients, target_id, clock, check), check) == "unhealthy"
 
 

@@ -78,6 +78,16 @@ class RedisServer:
         return redis.Redis(port=self.port, decode_responses=True, protocol=2,
                            driver_info=None, socket_timeout=5)
 
+    def fill_memory(self, percent: float) -> None:
+        """Write 1 kB values until used_memory passes `percent` of maxmemory."""
+        client = self.client()
+        maxmemory = int(client.config_get("maxmemory")["maxmemory"])
+        i = 0
+        # One small SET at a time: a big pipeline's query buffer inflates used_memory briefly.
+        while int(client.info("memory")["used_memory"]) < maxmemory * percent / 100:
+            client.set(f"fill:{i}", "x" * 1000)
+            i += 1
+
     def stop(self) -> None:
         if self.process is None:
             return
