@@ -9,7 +9,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 
 from monitor.alerts.lifecycle import STATUSES
-from monitor.alerts.rules import RuleInput, RulePatch
+from monitor.alerts.rules import RuleInput, RulePatch, rule_view
 from monitor.alerts.service import (
     ActionInput,
     AlertError,
@@ -159,19 +159,22 @@ def rules() -> Any:
     return jsonify({"rules": _run(list_rules)})
 
 
+def _created(model: type[Model], create: Any) -> Any:
+    """Validate the body, store it with `create(session, data, now)`, answer 201."""
+    data = parse_body(model)
+    now = runtime_of(current_app).clock()
+    return jsonify(_run(lambda s: create(s, data, now), write=True)), 201
+
+
 @bp.post("/alerts/rules")
 def add_rule() -> Any:
     """Create a rule."""
-    data = parse_body(RuleInput)
-    now = runtime_of(current_app).clock()
-    return jsonify(_run(lambda s: create_rule(s, data, now), write=True)), 201
+    return _created(RuleInput, create_rule)
 
 
 @bp.get("/alerts/rules/<id:rule_id>")
 def show_rule(rule_id: int) -> Any:
     """Show one rule."""
-    from monitor.alerts.rules import rule_view
-
     return jsonify(_run(lambda s: rule_view(get_rule(s, rule_id))))
 
 
@@ -243,9 +246,7 @@ def channels() -> Any:
 @bp.post("/alerts/channels")
 def add_channel() -> Any:
     """Create a channel: webhook, slack, email, alertmanager or log."""
-    data = parse_body(ChannelInput)
-    now = runtime_of(current_app).clock()
-    return jsonify(_run(lambda s: create_channel(s, data, now), write=True)), 201
+    return _created(ChannelInput, create_channel)
 
 
 @bp.delete("/alerts/channels/<id:channel_id>")
